@@ -1,0 +1,32 @@
+# Nightjar: build, run, test, generate, bench. See README.md.
+GO      ?= go
+BIN     := bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+
+.PHONY: build run test bench generate vet fmt clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
+
+# The sidekick on its embedded defaults: port 2801, embedded JetStream queue
+# under ./data, no outputs until one is configured.
+run: build
+	$(BIN)/nightjar-sidekick
+
+# The test suite: needs root (eBPF) and Go; .ci/run installs the rest.
+test:
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 30m ./...
+
+bench:
+	./scripts/bench.sh
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf $(BIN)
