@@ -1,0 +1,173 @@
+// Package metrics holds the sidekick's Prometheus metrics, all prefixed
+// nightjar_sidekick_. Labels stay low-cardinality: output names, statuses,
+// priorities, sources and short reasons; never rule names or hostnames.
+package metrics
+
+import (
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/nightjar-sec/nightjar/alert"
+)
+
+const namespace = "nightjar_sidekick"
+
+// Input statuses for Inputs (the answer POST / gave).
+const (
+	InputAccepted = "accepted" // 200: queued
+	InputRejected = "rejected" // 400/413: bad alert
+	InputFull     = "full"     // 503: queue full
+	InputError    = "error"    // 500: queue unreachable or other failure
+)
+
+// Delivery statuses for Deliveries.
+const (
+	DeliveryOK    = "ok"    // the destination accepted the alert
+	DeliveryRetry = "retry" // a failed attempt that will be retried
+	DeliveryDead  = "dead"  // given up: sent to the dead-letter stream
+)
+
+// Dead-letter reasons for DeadLetters.
+const (
+	DeadPermanent = "permanent" // the destination refused it for good
+	DeadMaxAge    = "maxage"    // retried until the output's maxage
+)
+
+// Metrics is the sidekick's set of collectors. A nil *Metrics is valid and
+// records nothing, so tests and tools can pass nil.
+type Metrics struct {
+	// Inputs counts POST / requests by status (InputAccepted, ...).
+	Inputs *prometheus.CounterVec
+	// Alerts counts accepted alerts by priority and source.
+	Alerts *prometheus.CounterVec
+	// Deliveries counts delivery attempts by output and status.
+	Deliveries *prometheus.CounterVec
+	// DeliveryLatency is the duration of one delivery attempt, by output.
+	DeliveryLatency *prometheus.HistogramVec
+	// Retries counts retried attempts by output and reason (timeout,
+	// transport, http_429, http_5xx, ...).
+	Retries *prometheus.CounterVec
+	// DeadLetters counts deliveries given up, by output and reason.
+	DeadLetters *prometheus.CounterVec
+
+	depth *depthCollector
+}
+
+// New creates the metrics and registers them with reg (nil: not registered,
+// for tests).
+func New(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Inputs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "inputs_total",
+			Help: "POST / requests by status (accepted, rejected, full, error).",
+		}, []string{"status"}),
+		Alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "alerts_total",
+			Help: "Accepted alerts by priority and source.",
+		}, []string{"priority", "source"}),
+		Deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "deliveries_total",
+			Help: "Delivery attempts by output and status (ok, retry, dead).",
+		}, []string{"output", "status"}),
+		DeliveryLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "delivery_duration_seconds",
+			Help:    "Duration of one delivery attempt, by output.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"output"}),
+		Retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "retries_total",
+			Help: "Retried delivery attempts by output and reason.",
+		}, []string{"output", "reason"}),
+		DeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "dead_letters_total",
+			Help: "Deliveries sent to the dead-letter stream, by output and reason (permanent, maxage).",
+		}, []string{"output", "reason"}),
+		depth: &depthCollector{desc: prometheus.NewDesc(namespace+"_queue_depth",
+			"Deliveries waiting in the queue (pending plus unacknowledged), by output.",
+			[]string{"output"}, nil)},
+	}
+	if reg != nil {
+		reg.MustRegister(m.Inputs, m.Alerts, m.Deliveries, m.DeliveryLatency, m.Retries, m.DeadLetters, m.depth)
+	}
+	return m
+}
+
+// Input counts one POST / answer.
+func (m *Metrics) Input(status string) {
+	if m == nil {
+		return
+	}
+	m.Inputs.WithLabelValues(status).Inc()
+}
+
+// Alert counts one accepted alert.
+func (m *Metrics) Alert(a *alert.Alert) {
+	if m == nil {
+		return
+	}
+	src := a.Source
+	if src == "" {
+		src = "syscall" // Falco's default source
+	}
+	m.Alerts.WithLabelValues(a.Priority.String(), src).Inc()
+}
+
+// Delivery records one delivery attempt's outcome and duration.
+func (m *Metrics) Delivery(output, status string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	m.Deliveries.WithLabelValues(output, status).Inc()
+	m.DeliveryLatency.WithLabelValues(output).Observe(d.Seconds())
+}
+
+// Retry counts one retried attempt.
+func (m *Metrics) Retry(output, reason string) {
+	if m == nil {
+		return
+	}
+	m.Retries.WithLabelValues(output, reason).Inc()
+}
+
+// DeadLetter counts one delivery given up.
+func (m *Metrics) DeadLetter(output, reason string) {
+	if m == nil {
+		return
+	}
+	m.DeadLetters.WithLabelValues(output, reason).Inc()
+}
+
+// SetDepthSource sets the function read at each scrape for the queue depth
+// gauge (output name -> waiting deliveries). Reading the queue at scrape
+// time keeps the gauge exact without a polling loop.
+func (m *Metrics) SetDepthSource(f func() map[string]uint64) {
+	if m == nil {
+		return
+	}
+	m.depth.mu.Lock()
+	m.depth.source = f
+	m.depth.mu.Unlock()
+}
+
+// depthCollector reports nightjar_sidekick_queue_depth from a source function.
+type depthCollector struct {
+	desc   *prometheus.Desc
+	mu     sync.Mutex
+	source func() map[string]uint64
+}
+
+func (c *depthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *depthCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	f := c.source
+	c.mu.Unlock()
+	if f == nil {
+		return
+	}
+	for out, n := range f() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), out)
+	}
+}
