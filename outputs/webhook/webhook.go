@@ -1,0 +1,166 @@
+// Package webhook delivers alerts as Falco JSON to any HTTP endpoint, as
+// falcosidekick's webhook output does (WEBHOOK_ADDRESS,
+// WEBHOOK_CUSTOMHEADERS, WEBHOOK_MINIMUMPRIORITY).
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+
+	"github.com/nightjar-sec/nightjar/alert"
+	"github.com/nightjar-sec/nightjar/outputs"
+)
+
+// Type registers the webhook output with the forwarder.
+var Type = outputs.Type{Name: "webhook", NewConfig: func() outputs.Config { return NewConfig() }}
+
+// Config is the webhook output's configuration.
+type Config struct {
+	outputs.Common `yaml:",inline"`
+	// Address is the URL alerts are sent to; setting it enables the output.
+	// It is a SecretURL because webhook URLs often carry a token in their
+	// path or query.
+	Address outputs.SecretURL `yaml:"address"`
+	// Method is POST (default) or PUT.
+	Method string `yaml:"method"`
+	// CustomHeaders are added to every request (env form
+	// "Header:value,Header2:value2"). Their values are secrets: they are
+	// typically Authorization headers.
+	CustomHeaders map[string]outputs.Secret `yaml:"customheaders"`
+	// CheckCert verifies the destination's TLS certificate (default true).
+	CheckCert bool `yaml:"checkcert"`
+}
+
+// NewConfig returns the defaults.
+func NewConfig() *Config {
+	return &Config{Common: outputs.DefaultCommon(), Method: http.MethodPost, CheckCert: true}
+}
+
+// Enabled reports whether an address is set.
+func (c *Config) Enabled() bool { return c.Address.IsSet() }
+
+// Shared returns the common settings.
+func (c *Config) Shared() *outputs.Common { return &c.Common }
+
+// Validate checks every setting; errors name the key under "webhook".
+func (c *Config) Validate() error {
+	if err := c.Common.Validate("webhook"); err != nil {
+		return err
+	}
+	if _, err := c.Address.Parse("webhook.address"); err != nil {
+		return err
+	}
+	switch strings.ToUpper(c.Method) {
+	case http.MethodPost, http.MethodPut:
+		c.Method = strings.ToUpper(c.Method)
+	default:
+		return &outputs.ConfigError{Key: "webhook.method", Problem: fmt.Sprintf("%q is not POST or PUT", c.Method)}
+	}
+	for name := range c.CustomHeaders {
+		if !validHeaderName(name) {
+			return &outputs.ConfigError{Key: "webhook.customheaders", Problem: fmt.Sprintf("%q is not a valid HTTP header name", name)}
+		}
+	}
+	return nil
+}
+
+// validHeaderName accepts RFC 9110 token characters.
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r > 0x7e || r <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) {
+			return false
+		}
+	}
+	return true
+}
+
+// Webhook is the output.
+type Webhook struct {
+	url     string
+	method  string
+	headers http.Header
+	secrets []string
+	client  *http.Client
+}
+
+// New builds the output; call Validate first.
+func (c *Config) New() (outputs.Output, error) {
+	w := &Webhook{url: c.Address.Reveal(), method: c.Method, headers: http.Header{}}
+	w.secrets = urlSecrets(w.url)
+	for k, v := range c.CustomHeaders {
+		w.headers.Set(k, v.Reveal())
+		w.secrets = append(w.secrets, v.Reveal())
+	}
+	// Longest first, so that a part is never scrubbed before the whole.
+	sort.Slice(w.secrets, func(i, j int) bool { return len(w.secrets[i]) > len(w.secrets[j]) })
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = c.MaxConcurrentRequests
+	if !c.CheckCert {
+		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the user turned checkcert off
+	}
+	// The dispatcher bounds each attempt through ctx; the client timeout is
+	// a backstop for callers that do not.
+	w.client = &http.Client{Transport: tr, Timeout: c.Timeout}
+	return w, nil
+}
+
+// urlSecrets lists the parts of a URL that errors must not show: the URL
+// itself, and its path, query, query values and password, which destinations
+// may echo back on their own.
+func urlSecrets(raw string) []string {
+	s := []string{raw}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return s
+	}
+	if u.Path != "/" {
+		s = append(s, u.RequestURI(), u.EscapedPath())
+	}
+	if u.RawQuery != "" {
+		s = append(s, u.RawQuery)
+		for _, vs := range u.Query() {
+			s = append(s, vs...)
+		}
+	}
+	if p, ok := u.User.Password(); ok {
+		s = append(s, p)
+	}
+	return s
+}
+
+// Send delivers one alert.
+func (w *Webhook) Send(ctx context.Context, a *alert.Alert) error {
+	body, err := a.Encode()
+	if err != nil {
+		return outputs.Permanent("encoding alert: " + err.Error())
+	}
+	req, err := http.NewRequestWithContext(ctx, w.method, w.url, bytes.NewReader(body))
+	if err != nil {
+		return outputs.Permanent(outputs.Scrub("building request: "+err.Error(), w.secrets...))
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "nightjar-sidekick")
+	// Custom headers come last so that a user may override the defaults.
+	for k, v := range w.headers {
+		req.Header[k] = v
+	}
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return outputs.TransportError(err, w.secrets...)
+	}
+	defer resp.Body.Close()
+	err = outputs.CheckResponse(resp, w.secrets...)
+	// Drain so the connection can be reused.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	return err
+}
