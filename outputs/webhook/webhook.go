@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"sort"
 	"strings"
 
@@ -96,7 +95,7 @@ type Webhook struct {
 // New builds the output; call Validate first.
 func (c *Config) New() (outputs.Output, error) {
 	w := &Webhook{url: c.Address.Reveal(), method: c.Method, headers: http.Header{}}
-	w.secrets = urlSecrets(w.url)
+	w.secrets = c.Address.Parts()
 	for k, v := range c.CustomHeaders {
 		w.headers.Set(k, v.Reveal())
 		w.secrets = append(w.secrets, v.Reveal())
@@ -112,30 +111,6 @@ func (c *Config) New() (outputs.Output, error) {
 	// a backstop for callers that do not.
 	w.client = &http.Client{Transport: tr, Timeout: c.Timeout}
 	return w, nil
-}
-
-// urlSecrets lists the parts of a URL that errors must not show: the URL
-// itself, and its path, query, query values and password, which destinations
-// may echo back on their own.
-func urlSecrets(raw string) []string {
-	s := []string{raw}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return s
-	}
-	if u.Path != "/" {
-		s = append(s, u.RequestURI(), u.EscapedPath())
-	}
-	if u.RawQuery != "" {
-		s = append(s, u.RawQuery)
-		for _, vs := range u.Query() {
-			s = append(s, vs...)
-		}
-	}
-	if p, ok := u.User.Password(); ok {
-		s = append(s, p)
-	}
-	return s
 }
 
 // Send delivers one alert.

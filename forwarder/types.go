@@ -1,0 +1,18 @@
+package forwarder
+
+import (
+	"github.com/nightjar-sec/nightjar/outputs"
+	"github.com/nightjar-sec/nightjar/outputs/rocketchat"
+	"github.com/nightjar-sec/nightjar/outputs/slack"
+	"github.com/nightjar-sec/nightjar/outputs/webhook"
+)
+
+// OutputTypes are the destinations the sidekick knows: each one's name is a
+// top-level configuration key and environment prefix (slack.webhookurl,
+// SLACK_WEBHOOKURL) and a type for named instances under outputs:. Add one
+// line per destination.
+var OutputTypes = []outputs.Type{
+	webhook.Type,
+	slack.Type,
+	rocketchat.Type,
+}
