@@ -2,6 +2,7 @@ package forwarder
 
 import (
 	"github.com/nightjar-sec/nightjar/outputs"
+	"github.com/nightjar-sec/nightjar/outputs/opsgenie"
 	"github.com/nightjar-sec/nightjar/outputs/rocketchat"
 	"github.com/nightjar-sec/nightjar/outputs/slack"
 	"github.com/nightjar-sec/nightjar/outputs/webhook"
@@ -15,4 +16,5 @@ var OutputTypes = []outputs.Type{
 	webhook.Type,
 	slack.Type,
 	rocketchat.Type,
+	opsgenie.Type,
 }
