@@ -2,6 +2,7 @@ package forwarder
 
 import (
 	"github.com/nightjar-sec/nightjar/outputs"
+	"github.com/nightjar-sec/nightjar/outputs/datadog"
 	"github.com/nightjar-sec/nightjar/outputs/opsgenie"
 	"github.com/nightjar-sec/nightjar/outputs/rocketchat"
 	"github.com/nightjar-sec/nightjar/outputs/slack"
@@ -17,4 +18,5 @@ var OutputTypes = []outputs.Type{
 	slack.Type,
 	rocketchat.Type,
 	opsgenie.Type,
+	datadog.Type,
 }
