@@ -1,0 +1,107 @@
+package rules
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Error is one problem in a rules file, placed where a rule writer can find
+// it: file, line and column (1-based; 0 when unknown), the item it belongs to
+// (`rule "Foo"`, `macro "bar"`, `list "baz"`), and what is wrong.
+type Error struct {
+	File string
+	Line int
+	Col  int
+	Item string
+	Msg  string
+}
+
+func (e *Error) Error() string { return place(e.File, e.Line, e.Col, e.Item, e.Msg) }
+
+// Warning is a problem that does not stop loading (an unknown key, a rule
+// that matches every event type). It is printed like an Error.
+type Warning struct {
+	File string
+	Line int
+	Col  int
+	Item string
+	Msg  string
+}
+
+func (w Warning) String() string { return place(w.File, w.Line, w.Col, w.Item, w.Msg) }
+
+func place(file string, line, col int, item, msg string) string {
+	var b strings.Builder
+	b.WriteString(file)
+	if line > 0 {
+		fmt.Fprintf(&b, ":%d:%d", line, col)
+	}
+	b.WriteString(": ")
+	if item != "" {
+		b.WriteString(item)
+		b.WriteString(": ")
+	}
+	b.WriteString(msg)
+	return b.String()
+}
+
+// Errors is every error found, in file order. Loading does not stop at the
+// first error, so that one run shows a rule writer everything to fix.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.Error()
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Unwrap lets errors.As find each *Error.
+func (es Errors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
+// suggest returns the candidate closest to s by edit distance, if it is close
+// enough to be a plausible typo; "" otherwise.
+func suggest(s string, candidates []string) string {
+	best, bestD := "", len(s)/2+2
+	for _, c := range candidates {
+		if d := editDistance(s, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// didYouMean formats a suggestion, or nothing.
+func didYouMean(s string, candidates []string) string {
+	if m := suggest(s, candidates); m != "" {
+		return fmt.Sprintf(" (did you mean %s?)", m)
+	}
+	return ""
+}
