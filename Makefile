@@ -30,3 +30,8 @@ fmt:
 
 clean:
 	rm -rf $(BIN)
+
+# Regenerates the committed eBPF objects and Go bindings (bpf/capture_x86_bpfel.*)
+# from bpf/csrc: needs clang, llvm, libbpf-dev and bpftool (Debian 12: clang 14.0.6).
+generate:
+	$(GO) generate ./bpf/...

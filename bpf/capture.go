@@ -1,6 +1,18 @@
 package bpf
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"golang.org/x/sys/unix"
+)
 
 // ErrClosed is returned by Read after Close.
 var ErrClosed = errors.New("bpf: capture closed")
@@ -36,7 +48,290 @@ type Stats struct {
 	// Decoded counts records read and decoded in user space, by kind and,
 	// for KindSyscall, by syscall name; DecodeErrors counts records that
 	// could not be decoded (a bug, never expected).
+	Decoded          uint64
 	DecodedByKind    map[string]uint64
 	DecodedBySyscall map[string]uint64
 	DecodeErrors     uint64
+}
+
+// Per-CPU counter indexes: enum counter in capture.h.
+const (
+	cntSeen = iota
+	cntDropRingFull
+	cntTruncated
+	cntMax
+)
+
+// Capture is a loaded and attached set of programs and the reader of their
+// ring buffer. Read from one goroutine; Stats and Close from any.
+type Capture struct {
+	coll        *ebpf.Collection
+	links       []link.Link
+	rd          *ringbuf.Reader
+	rec         ringbuf.Record
+	hdr         captureRecord
+	bootToEpoch int64
+	attached    []string
+	unavailable []string
+
+	decoded      [KindExit + 1]atomic.Uint64
+	decodedSys   [sysCount]atomic.Uint64
+	decodeErrors atomic.Uint64
+}
+
+// tracepointName maps a Falco event type to the kernel's syscall
+// tracepoint name where the two differ.
+func tracepointName(s Syscall) string {
+	if s == SysUmount2 {
+		return "umount" // umount2(2) is defined as sys_umount
+	}
+	return s.String()
+}
+
+const tracefs = "/sys/kernel/tracing"
+
+// ensureTracefs mounts tracefs when it is not mounted: attaching a
+// tracepoint needs its id, which only tracefs gives.
+func ensureTracefs() error {
+	if _, err := os.Stat(tracefs + "/events"); err == nil {
+		return nil
+	}
+	if err := unix.Mount("nodev", tracefs, "tracefs", 0, ""); err != nil {
+		return fmt.Errorf("bpf: mount tracefs on %s: %w", tracefs, err)
+	}
+	return nil
+}
+
+// Load loads the programs, attaches the sched tracepoints and the syscall
+// tracepoints for cfg.Syscalls (plus StateSyscalls), and opens the ring
+// buffer reader. Syscalls whose tracepoints this kernel lacks (for example
+// the module syscalls on a kernel without module support) are skipped and
+// listed by Unavailable.
+func Load(cfg Config) (*Capture, error) {
+	want := make(map[Syscall]bool)
+	names := cfg.Syscalls
+	if !cfg.NoStateSyscalls {
+		names = append(append([]string(nil), names...), StateSyscalls()...)
+	}
+	for _, n := range names {
+		s, ok := SyscallByName(n)
+		if !ok {
+			return nil, fmt.Errorf("bpf: unknown syscall %q (see SupportedSyscalls)", n)
+		}
+		want[s] = true
+	}
+	ringSize := cfg.RingSize
+	if ringSize == 0 {
+		ringSize = DefaultRingSize
+	}
+	page := os.Getpagesize()
+	if ringSize < page || ringSize&(ringSize-1) != 0 {
+		return nil, fmt.Errorf("bpf: ring size %d is not a power of two of at least the page size %d", ringSize, page)
+	}
+	if cfg.ExcludePID < 0 {
+		return nil, fmt.Errorf("bpf: exclude pid %d is negative", cfg.ExcludePID)
+	}
+	if err := ensureTracefs(); err != nil {
+		return nil, err
+	}
+
+	spec, err := loadCapture()
+	if err != nil {
+		return nil, fmt.Errorf("bpf: read embedded object: %w", err)
+	}
+	spec.Maps["events"].MaxEntries = uint32(ringSize)
+	if err := spec.Variables["exclude_tgid"].Set(uint32(cfg.ExcludePID)); err != nil {
+		return nil, fmt.Errorf("bpf: set exclude_tgid: %w", err)
+	}
+
+	c := &Capture{}
+	type attach struct {
+		sys Syscall
+		tp  string
+	}
+	var attaches []attach
+	keep := map[string]bool{"sched_exec": true, "sched_fork": true, "sched_exit": true}
+	for s := Syscall(1); s < sysCount; s++ {
+		if !want[s] {
+			continue
+		}
+		tp := tracepointName(s)
+		if _, err := os.Stat(tracefs + "/events/syscalls/sys_enter_" + tp); err != nil {
+			c.unavailable = append(c.unavailable, s.String())
+			continue
+		}
+		keep["enter_"+tp] = true
+		keep["exit_"+tp] = true
+		attaches = append(attaches, attach{s, tp})
+		c.attached = append(c.attached, s.String())
+	}
+	// Load only the programs that will be attached: verifying the others
+	// would cost start-up time for nothing.
+	for name := range spec.Programs {
+		if !keep[name] {
+			delete(spec.Programs, name)
+		}
+	}
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("bpf: load programs: %+v", ve)
+		}
+		return nil, fmt.Errorf("bpf: load programs: %w", err)
+	}
+	c.coll = coll
+
+	add := func(l link.Link, err error, what string) error {
+		if err != nil {
+			return fmt.Errorf("bpf: attach %s: %w", what, err)
+		}
+		c.links = append(c.links, l)
+		return nil
+	}
+	// Exit programs before enter programs: an exit without its enter is
+	// ignored, while the reverse would leave stale entries.
+	for _, a := range attaches {
+		l, err := link.Tracepoint("syscalls", "sys_exit_"+a.tp, coll.Programs["exit_"+a.tp], nil)
+		if err = add(l, err, "sys_exit_"+a.tp); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	for _, a := range attaches {
+		l, err := link.Tracepoint("syscalls", "sys_enter_"+a.tp, coll.Programs["enter_"+a.tp], nil)
+		if err = add(l, err, "sys_enter_"+a.tp); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	l, err := link.Tracepoint("sched", "sched_process_exec", coll.Programs["sched_exec"], nil)
+	if err = add(l, err, "sched_process_exec"); err == nil {
+		l, err = link.AttachTracing(link.TracingOptions{Program: coll.Programs["sched_fork"]})
+		err = add(l, err, "sched_process_fork")
+	}
+	if err == nil {
+		l, err = link.Tracepoint("sched", "sched_process_exit", coll.Programs["sched_exit"], nil)
+		err = add(l, err, "sched_process_exit")
+	}
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+
+	c.rd, err = ringbuf.NewReader(coll.Maps["events"])
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("bpf: open ring buffer: %w", err)
+	}
+	c.bootToEpoch = bootToEpoch()
+	if len(c.unavailable) > 0 {
+		slog.Warn("bpf: syscalls without a tracepoint on this kernel are not captured", "syscalls", c.unavailable)
+	}
+	return c, nil
+}
+
+// bootToEpoch returns wall-clock minus CLOCK_BOOTTIME in ns, taking the
+// boot clock on both sides of the wall clock to halve the error.
+func bootToEpoch() int64 {
+	var b1, w, b2 unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &b1)
+	_ = unix.ClockGettime(unix.CLOCK_REALTIME, &w)
+	_ = unix.ClockGettime(unix.CLOCK_BOOTTIME, &b2)
+	boot := (b1.Nano() + b2.Nano()) / 2
+	return w.Nano() - boot
+}
+
+// BootToEpoch converts a CLOCK_BOOTTIME timestamp (Event.BootTime) to
+// wall-clock ns since the epoch, as Event.Time is.
+func (c *Capture) BootToEpoch(boot uint64) uint64 { return uint64(int64(boot) + c.bootToEpoch) }
+
+// Attached returns the syscalls whose tracepoints are attached.
+func (c *Capture) Attached() []string { return append([]string(nil), c.attached...) }
+
+// Unavailable returns requested syscalls that this kernel has no
+// tracepoint for, and that are therefore not captured.
+func (c *Capture) Unavailable() []string { return append([]string(nil), c.unavailable...) }
+
+// Read blocks until a record arrives and decodes it into ev. It returns
+// ErrClosed after Close, and os.ErrDeadlineExceeded after a deadline set
+// with SetDeadline passes.
+func (c *Capture) Read(ev *Event) error {
+	for {
+		if err := c.rd.ReadInto(&c.rec); err != nil {
+			if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
+				return ErrClosed
+			}
+			return err
+		}
+		if err := c.decode(c.rec.RawSample, ev); err != nil {
+			c.decodeErrors.Add(1)
+			slog.Error("bpf: bad record", "err", err)
+			continue
+		}
+		c.decoded[ev.Kind].Add(1)
+		if ev.Kind == KindSyscall {
+			c.decodedSys[ev.Syscall].Add(1)
+		}
+		return nil
+	}
+}
+
+// SetDeadline makes Read return os.ErrDeadlineExceeded once t passes with
+// no record waiting; the zero time removes the deadline.
+func (c *Capture) SetDeadline(t time.Time) { c.rd.SetDeadline(t) }
+
+// Pending returns how many bytes of records wait in the ring.
+func (c *Capture) Pending() int { return c.rd.AvailableBytes() }
+
+// Stats reads the kernel's per-CPU counters and the decode counts.
+func (c *Capture) Stats() (Stats, error) {
+	var s Stats
+	m := c.coll.Maps["counters"]
+	var sums [cntMax]uint64
+	for i := range uint32(cntMax) {
+		var perCPU []uint64
+		if err := m.Lookup(i, &perCPU); err != nil {
+			return s, fmt.Errorf("bpf: read counter %d: %w", i, err)
+		}
+		for _, v := range perCPU {
+			sums[i] += v
+		}
+	}
+	s.Seen = sums[cntSeen]
+	s.DroppedRingFull = sums[cntDropRingFull]
+	s.Delivered = s.Seen - s.DroppedRingFull
+	s.Truncated = sums[cntTruncated]
+	s.DecodedByKind = make(map[string]uint64)
+	s.DecodedBySyscall = make(map[string]uint64)
+	for k := KindSyscall; k <= KindExit; k++ {
+		if n := c.decoded[k].Load(); n > 0 {
+			s.DecodedByKind[k.String()] = n
+			s.Decoded += n
+		}
+	}
+	for i := range c.decodedSys {
+		if n := c.decodedSys[i].Load(); n > 0 {
+			s.DecodedBySyscall[Syscall(i).String()] = n
+		}
+	}
+	s.DecodeErrors = c.decodeErrors.Load()
+	return s, nil
+}
+
+// Close detaches every program and closes the reader; a blocked Read
+// returns ErrClosed.
+func (c *Capture) Close() error {
+	var errs []error
+	if c.rd != nil {
+		errs = append(errs, c.rd.Close())
+	}
+	for _, l := range c.links {
+		errs = append(errs, l.Close())
+	}
+	c.links = nil
+	if c.coll != nil {
+		c.coll.Close()
+	}
+	return errors.Join(errs...)
 }

@@ -1,0 +1,911 @@
+// SPDX-License-Identifier: (MIT OR GPL-2.0)
+//
+// Nightjar's kernel programs: the process lifecycle from the sched
+// tracepoints and one enter/exit pair of syscall tracepoints per syscall.
+// The enter program only remembers the raw arguments per thread; the exit
+// program reads strings and kernel state (after the kernel has faulted the
+// user pages in) and sends one record with arguments and result.
+//
+// Every record is built in a per-CPU scratch buffer (fixed header, then a
+// data area holding strings) and copied to the one ring buffer with
+// bpf_ringbuf_output, so a record is only as long as its strings.
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+
+#include "capture.h"
+
+char LICENSE[] SEC("license") = "Dual MIT/GPL";
+
+// The detector's own thread group: set at load, filtered here so the
+// detector never sees (or feeds back on) its own reads and writes.
+const volatile __u32 exclude_tgid = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20); // replaced by Config.RingSize at load
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct record);
+} scratch SEC(".maps");
+
+// Syscall arguments between enter and exit, per thread. LRU so that threads
+// that die inside a syscall (or exec from a non-leader thread) never fill it.
+struct pending {
+	__u64 args[6];
+	__u32 sys;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct pending);
+} pending SEC(".maps");
+
+// Force BTF for the record so bpf2go can generate its Go twin.
+const struct record *unused_record __attribute__((unused));
+
+// Masks v in a register right before use, so that clang cannot drop the
+// mask after proving a tighter bound on a copy the verifier never sees.
+#define BOUND(v, mask) asm volatile("%0 &= " #mask : "+r"(v))
+
+static __always_inline void count(__u32 idx)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
+	if (c)
+		*c += 1;
+}
+
+static __always_inline void truncated(struct record *r)
+{
+	if (r->truncated < 255)
+		r->truncated++;
+	count(CNT_TRUNCATED);
+}
+
+static __always_inline int excluded(void)
+{
+	return exclude_tgid != 0 && (bpf_get_current_pid_tgid() >> 32) == exclude_tgid;
+}
+
+static __always_inline struct record *new_record(__u16 kind, __u16 sys)
+{
+	__u32 zero = 0;
+	struct record *r = bpf_map_lookup_elem(&scratch, &zero);
+	if (!r)
+		return 0;
+	// Zero the fixed part only: the data area is covered by data_len.
+	__builtin_memset(r, 0, sizeof(struct record) - sizeof(r->data));
+	r->kind = kind;
+	r->sys = sys;
+	r->fd = r->fd2 = r->dirfd = r->dirfd2 = -1;
+	return r;
+}
+
+static __always_inline __u32 pid_vnr(struct pid *p)
+{
+	if (!p)
+		return 0;
+	unsigned int level = BPF_CORE_READ(p, level);
+	struct upid up = {};
+	bpf_probe_read_kernel(&up, sizeof(up), &p->numbers[level & 31]);
+	return up.nr;
+}
+
+static __always_inline __u32 pid_nr(struct pid *p)
+{
+	if (!p)
+		return 0;
+	return BPF_CORE_READ(p, numbers[0].nr);
+}
+
+// The fields every record carries: who, when, with which credentials.
+static __always_inline void fill_task(struct record *r, struct task_struct *t)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	r->boot_ns = bpf_ktime_get_boot_ns();
+	r->pid = id >> 32;
+	r->tid = (__u32)id;
+	r->ppid = BPF_CORE_READ(t, real_parent, tgid);
+	r->vtid = pid_vnr(BPF_CORE_READ(t, thread_pid));
+	r->vpid = pid_vnr(BPF_CORE_READ(t, group_leader, thread_pid));
+	const struct cred *c = BPF_CORE_READ(t, cred);
+	r->uid = BPF_CORE_READ(c, uid.val);
+	r->gid = BPF_CORE_READ(c, gid.val);
+	r->euid = BPF_CORE_READ(c, euid.val);
+	r->egid = BPF_CORE_READ(c, egid.val);
+	r->loginuid = BPF_CORE_READ(t, loginuid.val);
+	bpf_get_current_comm(&r->comm, sizeof(r->comm));
+}
+
+static __always_inline void send(void *ctx, struct record *r)
+{
+	__u32 len = r->data_len;
+	if (len > DATA_MAX)
+		len = DATA_MAX;
+	count(CNT_SEEN);
+	if (bpf_ringbuf_output(&events, r, sizeof(struct record) - sizeof(r->data) + len, 0))
+		count(CNT_DROP_RINGFULL);
+}
+
+// String writers: each appends to the data area and records (offset,
+// length) in a slot; length excludes the terminating NUL. A string that
+// fills its buffer was cut: it is counted as truncated.
+
+static __always_inline void put_user_str(struct record *r, int slot, const void *uptr, __u32 max)
+{
+	__u32 off = r->data_len;
+	if (!uptr || slot >= SLOT_MAX)
+		return;
+	if (off > DATA_MAX - STR_MAX) {
+		truncated(r);
+		return;
+	}
+	__u64 sz = max, at = off;
+	BOUND(sz, 0x1fff);
+	BOUND(at, 0x3fff);
+	long n = bpf_probe_read_user_str(&r->data[at], sz, uptr);
+	if (n <= 0)
+		return;
+	if (n >= max)
+		truncated(r);
+	r->str_off[slot] = off;
+	r->str_len[slot] = n - 1;
+	r->data_len = off + n;
+}
+
+static __always_inline void put_user_bytes(struct record *r, int slot, const void *uptr, __u32 n)
+{
+	__u32 off = r->data_len;
+	if (!uptr || slot >= SLOT_MAX || n == 0)
+		return;
+	if (off > DATA_MAX - STR_MAX) {
+		truncated(r);
+		return;
+	}
+	if (n > STR_MAX) {
+		n = STR_MAX;
+		truncated(r);
+	}
+	__u64 sz = n, at = off;
+	BOUND(sz, 0x1fff);
+	BOUND(at, 0x3fff);
+	if (bpf_probe_read_user(&r->data[at], sz, uptr))
+		return;
+	r->str_off[slot] = off;
+	r->str_len[slot] = n;
+	r->data_len = off + n;
+}
+
+static __always_inline void put_kernel_bytes(struct record *r, int slot, const void *kptr, __u32 n)
+{
+	__u32 off = r->data_len;
+	if (!kptr || slot >= SLOT_MAX || n == 0)
+		return;
+	if (off > DATA_MAX - STR_MAX)
+		return;
+	if (n > STR_MAX)
+		n = STR_MAX;
+	__u64 sz = n, at = off;
+	BOUND(sz, 0x1fff);
+	BOUND(at, 0x3fff);
+	if (bpf_probe_read_kernel(&r->data[at], sz, kptr))
+		return;
+	r->str_off[slot] = off;
+	r->str_len[slot] = n;
+	r->data_len = off + n;
+}
+
+// Appends one path component (a kernel string) as "name\0"; returns 0 when
+// there was no room.
+static __always_inline int put_component(struct record *r, const void *kname)
+{
+	__u32 off = r->data_len;
+	if (off > DATA_MAX - NAME_BUF)
+		return 0;
+	__u64 at = off;
+	BOUND(at, 0x3fff);
+	long n = bpf_probe_read_kernel_str(&r->data[at], NAME_BUF, kname);
+	if (n <= 0)
+		return 1;
+	r->data_len = off + n;
+	return 1;
+}
+
+// Rebuilds a path from its dentries, since bpf_d_path is refused on these
+// hooks: the slot gets the components leaf first, each NUL-terminated, and
+// user space reverses and joins them. Mount points are crossed up to the
+// root of the task's mount tree.
+static __always_inline void put_path(struct record *r, int slot, struct path *path)
+{
+	if (!path || slot >= SLOT_MAX)
+		return;
+	struct dentry *d = BPF_CORE_READ(path, dentry);
+	struct vfsmount *vmnt = BPF_CORE_READ(path, mnt);
+	if (!d || !vmnt)
+		return;
+	struct mount *mnt = container_of(vmnt, struct mount, mnt);
+	__u32 start = r->data_len;
+	int done = 0;
+
+	for (int i = 0; i < MAX_COMPONENTS; i++) {
+		struct dentry *root = BPF_CORE_READ(vmnt, mnt_root);
+		struct dentry *parent = BPF_CORE_READ(d, d_parent);
+		if (d == root) {
+			struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+			if (up == mnt || !up) {
+				done = 1;
+				break;
+			}
+			d = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = up;
+			vmnt = &up->mnt;
+			continue;
+		}
+		if (!put_component(r, BPF_CORE_READ(d, d_name.name))) {
+			break;
+		}
+		if (d == parent) { // a dentry not in any tree (memfd, deleted)
+			done = 1;
+			break;
+		}
+		d = parent;
+	}
+	if (!done)
+		truncated(r);
+	r->str_off[slot] = start;
+	r->str_len[slot] = r->data_len - start;
+}
+
+struct kernfs_node___old {
+	struct kernfs_node *parent;
+};
+
+static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
+{
+	if (bpf_core_field_exists(kn->__parent))
+		return BPF_CORE_READ(kn, __parent);
+	return BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
+}
+
+// The cgroup v2 path of the task, components leaf first like put_path.
+static __always_inline void put_cgroup(struct record *r, struct task_struct *t)
+{
+	struct kernfs_node *kn = BPF_CORE_READ(t, cgroups, dfl_cgrp, kn);
+	__u32 start = r->data_len;
+	int done = 0;
+	for (int i = 0; i < MAX_COMPONENTS; i++) {
+		if (!kn)
+			break;
+		struct kernfs_node *p = kn_parent(kn);
+		if (!p) { // the root's name is empty
+			done = 1;
+			break;
+		}
+		if (!put_component(r, BPF_CORE_READ(kn, name)))
+			break;
+		kn = p;
+	}
+	if (!done)
+		truncated(r);
+	r->str_off[SLOT_CGROUP] = start;
+	r->str_len[SLOT_CGROUP] = r->data_len - start;
+}
+
+static __always_inline struct file *fd_file(struct task_struct *t, __s64 fd)
+{
+	if (fd < 0)
+		return 0;
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	if (!fdt)
+		return 0;
+	unsigned int max = BPF_CORE_READ(fdt, max_fds);
+	if ((__u64)fd >= max)
+		return 0;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = 0;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd & 0xfffff]);
+	return f;
+}
+
+static __always_inline void put_file_id(struct record *r, struct file *f)
+{
+	if (!f)
+		return;
+	struct inode *ino = BPF_CORE_READ(f, f_inode);
+	r->ino = BPF_CORE_READ(ino, i_ino);
+	r->dev = BPF_CORE_READ(ino, i_sb, s_dev);
+}
+
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+
+static __always_inline void sock_addr(struct record *r, struct sock *sk, struct sockaddr_rec *out,
+				      int slot, int remote)
+{
+	__u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+	out->family = fam;
+	if (fam == AF_INET) {
+		__u32 a = remote ? BPF_CORE_READ(sk, __sk_common.skc_daddr)
+				 : BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__builtin_memcpy(out->addr, &a, 4);
+		out->port = remote ? bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport))
+				   : BPF_CORE_READ(sk, __sk_common.skc_num);
+	} else if (fam == AF_INET6) {
+		if (remote)
+			BPF_CORE_READ_INTO(&out->addr, sk, __sk_common.skc_v6_daddr);
+		else
+			BPF_CORE_READ_INTO(&out->addr, sk, __sk_common.skc_v6_rcv_saddr);
+		out->port = remote ? bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport))
+				   : BPF_CORE_READ(sk, __sk_common.skc_num);
+	} else if (fam == AF_UNIX) {
+		struct unix_sock *us = (struct unix_sock *)sk;
+		if (remote) {
+			struct sock *peer = BPF_CORE_READ(us, peer);
+			if (!peer)
+				return;
+			us = (struct unix_sock *)peer;
+		}
+		struct unix_address *ua = BPF_CORE_READ(us, addr);
+		if (!ua)
+			return;
+		int len = BPF_CORE_READ(ua, len);
+		if (len <= 2)
+			return;
+		void *name = (void *)ua + bpf_core_field_offset(struct unix_address, name);
+		put_kernel_bytes(r, slot, name + 2, (len - 2) & 127);
+	}
+}
+
+// The socket tuple of fd, when fd is a socket.
+static __always_inline void put_sock_tuple(struct record *r, struct task_struct *t, __s64 fd)
+{
+	struct file *f = fd_file(t, fd);
+	if (!f)
+		return;
+	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return;
+	struct socket *so = BPF_CORE_READ(f, private_data);
+	struct sock *sk = BPF_CORE_READ(so, sk);
+	if (!sk)
+		return;
+	r->protocol = BPF_CORE_READ(sk, sk_protocol);
+	r->type = BPF_CORE_READ(sk, sk_type);
+	r->domain = BPF_CORE_READ(sk, __sk_common.skc_family);
+	sock_addr(r, sk, &r->local, SLOT_LOCAL_PATH, 0);
+	sock_addr(r, sk, &r->remote, SLOT_REMOTE_PATH, 1);
+}
+
+// A sockaddr from user memory (connect, bind, sendto, recvfrom).
+static __always_inline void put_user_sockaddr(struct record *r, const void *uaddr, __u64 ulen)
+{
+	__u16 fam = 0;
+	if (!uaddr || bpf_probe_read_user(&fam, sizeof(fam), uaddr))
+		return;
+	r->addr.family = fam;
+	if (fam == AF_INET) {
+		struct sockaddr_in in = {};
+		bpf_probe_read_user(&in, sizeof(in), uaddr);
+		r->addr.port = bpf_ntohs(in.sin_port);
+		__builtin_memcpy(r->addr.addr, &in.sin_addr.s_addr, 4);
+	} else if (fam == AF_INET6) {
+		struct sockaddr_in6 in6 = {};
+		bpf_probe_read_user(&in6, sizeof(in6), uaddr);
+		r->addr.port = bpf_ntohs(in6.sin6_port);
+		__builtin_memcpy(r->addr.addr, &in6.sin6_addr, 16);
+	} else if (fam == AF_UNIX && ulen > 2) {
+		char first = 0;
+		bpf_probe_read_user(&first, 1, uaddr + 2);
+		if (first == 0) // abstract: a name of addrlen-2 bytes, not a string
+			put_user_bytes(r, SLOT_ADDR_PATH, uaddr + 2, (ulen - 2) & 127);
+		else
+			put_user_str(r, SLOT_ADDR_PATH, uaddr + 2, 108);
+	}
+}
+
+// The syscall tracepoints' context, as in their tracefs format files. Not
+// the vmlinux.h types: those carry CO-RE relocations, and the verifier
+// refuses the pointer arithmetic they produce on a context pointer.
+struct sys_enter_ctx {
+	__u64 common;
+	long id;
+	unsigned long args[6];
+};
+
+struct sys_exit_ctx {
+	__u64 common;
+	long id;
+	long ret;
+};
+
+// Reads only the nargs arguments the tracepoint has: the kernel refuses to
+// attach a program that reads past the end of the tracepoint's record.
+static __always_inline int on_enter(struct sys_enter_ctx *ctx, __u32 sys, int nargs)
+{
+	if (excluded())
+		return 0;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct pending p = {};
+	p.sys = sys;
+	if (nargs > 0)
+		p.args[0] = ctx->args[0];
+	if (nargs > 1)
+		p.args[1] = ctx->args[1];
+	if (nargs > 2)
+		p.args[2] = ctx->args[2];
+	if (nargs > 3)
+		p.args[3] = ctx->args[3];
+	if (nargs > 4)
+		p.args[4] = ctx->args[4];
+	if (nargs > 5)
+		p.args[5] = ctx->args[5];
+	bpf_map_update_elem(&pending, &tid, &p, BPF_ANY);
+	return 0;
+}
+
+#define PR_SET_NAME 15
+
+static __always_inline int on_exit(struct sys_exit_ctx *ctx, __u32 sys)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct pending *p = bpf_map_lookup_elem(&pending, &tid);
+	if (!p)
+		return 0; // the enter was missed (attached mid-syscall) or excluded
+	if (p->sys != sys) {
+		bpf_map_delete_elem(&pending, &tid);
+		return 0;
+	}
+	__u64 a0 = p->args[0], a1 = p->args[1], a2 = p->args[2], a3 = p->args[3], a4 = p->args[4],
+	      a5 = p->args[5];
+	bpf_map_delete_elem(&pending, &tid);
+	long ret = ctx->ret;
+
+	// A successful exec is reported by sched_process_exec, with the new
+	// process's data; only failures come from here.
+	if ((sys == SYS_EXECVE || sys == SYS_EXECVEAT) && ret == 0)
+		return 0;
+
+	struct record *r = new_record(KIND_SYSCALL, sys);
+	if (!r)
+		return 0;
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	fill_task(r, t);
+	r->ret = ret;
+
+	switch (sys) {
+	case SYS_OPEN:
+		put_user_str(r, SLOT_PATH, (void *)a0, STR_MAX);
+		r->flags = a1;
+		r->mode = a2;
+		if (ret >= 0)
+			put_file_id(r, fd_file(t, ret));
+		break;
+	case SYS_CREAT:
+		put_user_str(r, SLOT_PATH, (void *)a0, STR_MAX);
+		r->flags = 0x241; // O_CREAT|O_WRONLY|O_TRUNC, as creat is defined
+		r->mode = a1;
+		if (ret >= 0)
+			put_file_id(r, fd_file(t, ret));
+		break;
+	case SYS_OPENAT:
+		r->dirfd = (int)a0;
+		put_user_str(r, SLOT_PATH, (void *)a1, STR_MAX);
+		r->flags = a2;
+		r->mode = a3;
+		if (ret >= 0)
+			put_file_id(r, fd_file(t, ret));
+		break;
+	case SYS_OPENAT2: {
+		r->dirfd = (int)a0;
+		put_user_str(r, SLOT_PATH, (void *)a1, STR_MAX);
+		struct open_how how = {};
+		bpf_probe_read_user(&how, sizeof(how), (void *)a2);
+		r->flags = how.flags;
+		r->mode = how.mode;
+		r->arg = how.resolve;
+		if (ret >= 0)
+			put_file_id(r, fd_file(t, ret));
+		break;
+	}
+	case SYS_EXECVE:
+		put_user_str(r, SLOT_PATH, (void *)a0, STR_MAX);
+		break;
+	case SYS_EXECVEAT:
+		r->dirfd = (int)a0;
+		put_user_str(r, SLOT_PATH, (void *)a1, STR_MAX);
+		r->flags = a4;
+		break;
+	case SYS_CONNECT:
+		r->fd = (int)a0;
+		put_user_sockaddr(r, (void *)a1, a2);
+		put_sock_tuple(r, t, r->fd);
+		break;
+	case SYS_ACCEPT:
+	case SYS_ACCEPT4:
+		r->fd = (int)a0;
+		if (sys == SYS_ACCEPT4)
+			r->flags = a3;
+		if (ret >= 0)
+			put_sock_tuple(r, t, ret);
+		break;
+	case SYS_BIND:
+		r->fd = (int)a0;
+		put_user_sockaddr(r, (void *)a1, a2);
+		put_sock_tuple(r, t, r->fd);
+		break;
+	case SYS_LISTEN:
+		r->fd = (int)a0;
+		r->arg = a1;
+		put_sock_tuple(r, t, r->fd);
+		break;
+	case SYS_SOCKET:
+		r->domain = a0;
+		r->type = a1;
+		r->protocol = a2;
+		break;
+	case SYS_SENDTO:
+	case SYS_RECVFROM:
+		r->fd = (int)a0;
+		r->arg = a2;
+		if (sys == SYS_SENDTO) {
+			put_user_sockaddr(r, (void *)a4, a5);
+		} else if (a4 && a5) {
+			int alen = 0;
+			bpf_probe_read_user(&alen, sizeof(alen), (void *)a5);
+			put_user_sockaddr(r, (void *)a4, alen);
+		}
+		put_sock_tuple(r, t, r->fd);
+		break;
+	case SYS_DUP:
+		r->fd = (int)a0;
+		break;
+	case SYS_DUP2:
+	case SYS_DUP3:
+		r->fd = (int)a0;
+		r->fd2 = (int)a1;
+		if (sys == SYS_DUP3)
+			r->flags = a2;
+		break;
+	case SYS_FCNTL:
+		r->fd = (int)a0;
+		r->request = (int)a1;
+		r->arg = a2;
+		break;
+	case SYS_CLOSE:
+		r->fd = (int)a0;
+		break;
+	case SYS_PTRACE:
+		r->request = (long)a0;
+		r->target_pid = (int)a1;
+		r->arg = a2;
+		r->arg2 = a3;
+		break;
+	case SYS_MEMFD_CREATE:
+		put_user_str(r, SLOT_NAME, (void *)a0, 256);
+		r->flags = a1;
+		break;
+	case SYS_SETUID:
+	case SYS_SETGID:
+		r->ids[0] = a0;
+		break;
+	case SYS_SETRESUID:
+	case SYS_SETRESGID:
+		r->ids[0] = a0;
+		r->ids[1] = a1;
+		r->ids[2] = a2;
+		break;
+	case SYS_INIT_MODULE:
+		r->arg = a1;
+		put_user_str(r, SLOT_PATH, (void *)a2, STR_MAX);
+		break;
+	case SYS_FINIT_MODULE: {
+		r->fd = (int)a0;
+		put_user_str(r, SLOT_PATH, (void *)a1, STR_MAX);
+		r->flags = a2;
+		struct file *f = fd_file(t, r->fd);
+		if (f) {
+			__u32 off = r->data_len;
+			if (put_component(r, BPF_CORE_READ(f, f_path.dentry, d_name.name)) &&
+			    r->data_len > off) {
+				r->str_off[SLOT_NAME] = off;
+				r->str_len[SLOT_NAME] = r->data_len - off - 1;
+			}
+		}
+		break;
+	}
+	case SYS_DELETE_MODULE:
+		put_user_str(r, SLOT_NAME, (void *)a0, 64);
+		r->flags = a1;
+		break;
+	case SYS_UNLINK:
+	case SYS_RMDIR:
+	case SYS_CHDIR:
+		put_user_str(r, SLOT_PATH, (void *)a0, STR_MAX);
+		break;
+	case SYS_UNLINKAT:
+		r->dirfd = (int)a0;
+		put_user_str(r, SLOT_PATH, (void *)a1, STR_MAX);
+		r->flags = a2;
+		break;
+	case SYS_RENAME:
+	case SYS_LINK:
+	case SYS_SYMLINK:
+		put_user_str(r, SLOT_PATH, (void *)a0, STR_MAX);
+		put_user_str(r, SLOT_PATH2, (void *)a1, STR_MAX);
+		break;
+	case SYS_RENAMEAT:
+	case SYS_RENAMEAT2:
+	case SYS_LINKAT:
+		r->dirfd = (int)a0;
+		put_user_str(r, SLOT_PATH, (void *)a1, STR_MAX);
+		r->dirfd2 = (int)a2;
+		put_user_str(r, SLOT_PATH2, (void *)a3, STR_MAX);
+		if (sys != SYS_RENAMEAT)
+			r->flags = a4;
+		break;
+	case SYS_SYMLINKAT:
+		put_user_str(r, SLOT_PATH, (void *)a0, STR_MAX);
+		r->dirfd2 = (int)a1;
+		put_user_str(r, SLOT_PATH2, (void *)a2, STR_MAX);
+		break;
+	case SYS_MKDIR:
+	case SYS_CHMOD:
+		put_user_str(r, SLOT_PATH, (void *)a0, STR_MAX);
+		r->mode = a1;
+		break;
+	case SYS_MKDIRAT:
+	case SYS_FCHMODAT:
+		r->dirfd = (int)a0;
+		put_user_str(r, SLOT_PATH, (void *)a1, STR_MAX);
+		r->mode = a2;
+		break;
+	case SYS_FCHMOD:
+		r->fd = (int)a0;
+		r->mode = a1;
+		break;
+	case SYS_MOUNT:
+		put_user_str(r, SLOT_PATH, (void *)a0, STR_MAX);
+		put_user_str(r, SLOT_PATH2, (void *)a1, STR_MAX);
+		put_user_str(r, SLOT_NAME, (void *)a2, 256);
+		r->flags = a3;
+		break;
+	case SYS_UMOUNT2:
+		put_user_str(r, SLOT_PATH, (void *)a0, STR_MAX);
+		r->flags = a1;
+		break;
+	case SYS_BPF:
+		r->request = (int)a0;
+		break;
+	case SYS_SETNS:
+		r->fd = (int)a0;
+		r->flags = a1;
+		break;
+	case SYS_UNSHARE:
+	case SYS_USERFAULTFD:
+		r->flags = a0;
+		break;
+	case SYS_KILL:
+		r->target_pid = (int)a0;
+		r->signal = (int)a1;
+		break;
+	case SYS_PRCTL:
+		r->request = (int)a0;
+		r->arg = a1;
+		if (a0 == PR_SET_NAME)
+			put_user_str(r, SLOT_NAME, (void *)a1, 16);
+		break;
+	case SYS_FCHDIR:
+		r->fd = (int)a0;
+		break;
+	case SYS_CLONE:
+		r->flags = a0;
+		break;
+	case SYS_CLONE3: {
+		__u64 flags = 0;
+		bpf_probe_read_user(&flags, sizeof(flags), (void *)a0);
+		r->flags = flags;
+		break;
+	}
+	}
+	if ((sys == SYS_CHDIR || sys == SYS_FCHDIR) && ret == 0) {
+		struct path pwd = BPF_CORE_READ(t, fs, pwd);
+		put_path(r, SLOT_CWD, &pwd);
+	}
+	send(ctx, r);
+	return 0;
+}
+
+#define SYSCALL(name, id, nargs)                                                          \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                                       \
+	int enter_##name(struct sys_enter_ctx *ctx) { return on_enter(ctx, id, nargs); } \
+	SEC("tracepoint/syscalls/sys_exit_" #name)                                        \
+	int exit_##name(struct sys_exit_ctx *ctx) { return on_exit(ctx, id); }
+
+SYSCALL(open, SYS_OPEN, 3)
+SYSCALL(openat, SYS_OPENAT, 4)
+SYSCALL(openat2, SYS_OPENAT2, 4)
+SYSCALL(creat, SYS_CREAT, 2)
+SYSCALL(execve, SYS_EXECVE, 3)
+SYSCALL(execveat, SYS_EXECVEAT, 5)
+SYSCALL(connect, SYS_CONNECT, 3)
+SYSCALL(accept, SYS_ACCEPT, 3)
+SYSCALL(accept4, SYS_ACCEPT4, 4)
+SYSCALL(bind, SYS_BIND, 3)
+SYSCALL(listen, SYS_LISTEN, 2)
+SYSCALL(socket, SYS_SOCKET, 3)
+SYSCALL(sendto, SYS_SENDTO, 6)
+SYSCALL(recvfrom, SYS_RECVFROM, 6)
+SYSCALL(dup, SYS_DUP, 1)
+SYSCALL(dup2, SYS_DUP2, 2)
+SYSCALL(dup3, SYS_DUP3, 3)
+SYSCALL(close, SYS_CLOSE, 1)
+SYSCALL(ptrace, SYS_PTRACE, 4)
+SYSCALL(memfd_create, SYS_MEMFD_CREATE, 2)
+SYSCALL(setuid, SYS_SETUID, 1)
+SYSCALL(setgid, SYS_SETGID, 1)
+SYSCALL(setresuid, SYS_SETRESUID, 3)
+SYSCALL(setresgid, SYS_SETRESGID, 3)
+SYSCALL(init_module, SYS_INIT_MODULE, 3)
+SYSCALL(finit_module, SYS_FINIT_MODULE, 3)
+SYSCALL(delete_module, SYS_DELETE_MODULE, 2)
+SYSCALL(unlink, SYS_UNLINK, 1)
+SYSCALL(unlinkat, SYS_UNLINKAT, 3)
+SYSCALL(rename, SYS_RENAME, 2)
+SYSCALL(renameat, SYS_RENAMEAT, 4)
+SYSCALL(renameat2, SYS_RENAMEAT2, 5)
+SYSCALL(symlink, SYS_SYMLINK, 2)
+SYSCALL(symlinkat, SYS_SYMLINKAT, 3)
+SYSCALL(link, SYS_LINK, 2)
+SYSCALL(linkat, SYS_LINKAT, 5)
+SYSCALL(mkdir, SYS_MKDIR, 2)
+SYSCALL(mkdirat, SYS_MKDIRAT, 3)
+SYSCALL(rmdir, SYS_RMDIR, 1)
+SYSCALL(chmod, SYS_CHMOD, 2)
+SYSCALL(fchmod, SYS_FCHMOD, 2)
+SYSCALL(fchmodat, SYS_FCHMODAT, 3)
+SYSCALL(mount, SYS_MOUNT, 5)
+SYSCALL(umount, SYS_UMOUNT2, 2) // umount2(2) is the kernel's sys_umount
+SYSCALL(bpf, SYS_BPF, 3)
+SYSCALL(setns, SYS_SETNS, 2)
+SYSCALL(unshare, SYS_UNSHARE, 1)
+SYSCALL(userfaultfd, SYS_USERFAULTFD, 1)
+SYSCALL(kill, SYS_KILL, 2)
+SYSCALL(prctl, SYS_PRCTL, 5)
+SYSCALL(chdir, SYS_CHDIR, 1)
+SYSCALL(fchdir, SYS_FCHDIR, 1)
+SYSCALL(fcntl, SYS_FCNTL, 3)
+SYSCALL(clone, SYS_CLONE, 5)
+SYSCALL(clone3, SYS_CLONE3, 2)
+SYSCALL(fork, SYS_FORK, 0)
+SYSCALL(vfork, SYS_VFORK, 0)
+
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
+
+// The process data a rule may want after an exec: sent with the exec and
+// nowhere else, since it only changes there (and cwd on chdir).
+SEC("tracepoint/sched/sched_process_exec")
+int sched_exec(struct trace_event_raw_sched_process_exec *ctx)
+{
+	if (excluded())
+		return 0;
+	__u32 old_tid = ctx->old_pid;
+	__u16 sys = SYS_EXECVE;
+	struct pending *p = bpf_map_lookup_elem(&pending, &old_tid);
+	if (p && p->sys == SYS_EXECVEAT)
+		sys = SYS_EXECVEAT;
+
+	struct record *r = new_record(KIND_EXEC, sys);
+	if (!r)
+		return 0;
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	fill_task(r, t);
+
+	// The filename as given to exec, from the tracepoint's own copy.
+	__u32 loc = ctx->__data_loc_filename & 0xffff;
+	__u32 off = r->data_len;
+	__u64 at = off;
+	BOUND(at, 0x3fff);
+	long n = bpf_probe_read_kernel_str(&r->data[at], STR_MAX, (void *)ctx + loc);
+	if (n > 0) {
+		if (n >= STR_MAX)
+			truncated(r);
+		r->str_off[SLOT_PATH] = off;
+		r->str_len[SLOT_PATH] = n - 1;
+		r->data_len = off + n;
+	}
+
+	// argv, NUL-separated, from the new image's stack.
+	struct mm_struct *mm = BPF_CORE_READ(t, mm);
+	unsigned long as = BPF_CORE_READ(mm, arg_start), ae = BPF_CORE_READ(mm, arg_end);
+	if (ae > as)
+		put_user_bytes(r, SLOT_ARGS, (void *)as, ae - as);
+
+	struct file *exe = BPF_CORE_READ(mm, exe_file);
+	if (exe) {
+		struct path ep = BPF_CORE_READ(exe, f_path);
+		put_path(r, SLOT_EXE, &ep);
+		struct inode *ino = BPF_CORE_READ(exe, f_inode);
+		r->exe_ino = BPF_CORE_READ(ino, i_ino);
+		char name[8] = {};
+		bpf_probe_read_kernel_str(name, sizeof(name), BPF_CORE_READ(exe, f_path.dentry, d_name.name));
+		r->exe_memfd = name[0] == 'm' && name[1] == 'e' && name[2] == 'm' && name[3] == 'f' &&
+			       name[4] == 'd' && name[5] == ':';
+		if (BPF_CORE_READ(ino, i_sb, s_magic) == OVERLAYFS_SUPER_MAGIC) {
+			struct ovl_inode *oi = container_of(ino, struct ovl_inode, vfs_inode);
+			struct dentry *upper = BPF_CORE_READ(oi, __upperdentry);
+			r->exe_upper = upper && BPF_CORE_READ(upper, d_inode, i_ino) == r->exe_ino;
+		}
+	}
+	struct path pwd = BPF_CORE_READ(t, fs, pwd);
+	put_path(r, SLOT_CWD, &pwd);
+	put_cgroup(r, t);
+
+	struct signal_struct *sig = BPF_CORE_READ(t, signal);
+	struct tty_struct *tty = BPF_CORE_READ(sig, tty);
+	if (tty) {
+		__u32 major = BPF_CORE_READ(tty, driver, major);
+		__u32 minor = BPF_CORE_READ(tty, driver, minor_start) + BPF_CORE_READ(tty, index);
+		r->tty = major << 20 | minor;
+	}
+	r->sid = pid_nr(BPF_CORE_READ(sig, pids[PIDTYPE_SID]));
+	r->pgid = pid_nr(BPF_CORE_READ(sig, pids[PIDTYPE_PGID]));
+	const struct cred *c = BPF_CORE_READ(t, cred);
+	r->cap_inh = BPF_CORE_READ(c, cap_inheritable.val);
+	r->cap_prm = BPF_CORE_READ(c, cap_permitted.val);
+	r->cap_eff = BPF_CORE_READ(c, cap_effective.val);
+	r->start_boot_ns = BPF_CORE_READ(t, group_leader, start_boottime);
+	send(ctx, r);
+	return 0;
+}
+
+// A new task, reported from the parent with the child's ids (tp_btf gives
+// the child's task_struct, which the classic tracepoint does not).
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
+{
+	if (excluded())
+		return 0;
+	struct record *r = new_record(KIND_FORK, 0);
+	if (!r)
+		return 0;
+	fill_task(r, (struct task_struct *)bpf_get_current_task());
+	r->child_pid = BPF_CORE_READ(child, tgid);
+	r->child_tid = BPF_CORE_READ(child, pid);
+	r->start_boot_ns = BPF_CORE_READ(child, start_boottime);
+	send(ctx, r);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int sched_exit(struct trace_event_raw_sched_process_exit *ctx)
+{
+	if (excluded())
+		return 0;
+	struct record *r = new_record(KIND_EXIT, 0);
+	if (!r)
+		return 0;
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	fill_task(r, t);
+	r->exit_code = BPF_CORE_READ(t, exit_code);
+	r->group_dead = ctx->group_dead; // the last thread of the process
+
+	send(ctx, r);
+	return 0;
+}

@@ -1,0 +1,171 @@
+// Shared between capture.bpf.c and the Go decoder (through the BTF of
+// struct record, which bpf2go turns into the Go type captureRecord).
+#pragma once
+
+// Syscall ids: the same order as the Syscall constants in syscall.go.
+enum sys_id {
+	SYS_UNKNOWN,
+	SYS_OPEN,
+	SYS_OPENAT,
+	SYS_OPENAT2,
+	SYS_CREAT,
+	SYS_EXECVE,
+	SYS_EXECVEAT,
+	SYS_CONNECT,
+	SYS_ACCEPT,
+	SYS_ACCEPT4,
+	SYS_BIND,
+	SYS_LISTEN,
+	SYS_SOCKET,
+	SYS_SENDTO,
+	SYS_RECVFROM,
+	SYS_DUP,
+	SYS_DUP2,
+	SYS_DUP3,
+	SYS_CLOSE,
+	SYS_PTRACE,
+	SYS_MEMFD_CREATE,
+	SYS_SETUID,
+	SYS_SETGID,
+	SYS_SETRESUID,
+	SYS_SETRESGID,
+	SYS_INIT_MODULE,
+	SYS_FINIT_MODULE,
+	SYS_DELETE_MODULE,
+	SYS_UNLINK,
+	SYS_UNLINKAT,
+	SYS_RENAME,
+	SYS_RENAMEAT,
+	SYS_RENAMEAT2,
+	SYS_SYMLINK,
+	SYS_SYMLINKAT,
+	SYS_LINK,
+	SYS_LINKAT,
+	SYS_MKDIR,
+	SYS_MKDIRAT,
+	SYS_RMDIR,
+	SYS_CHMOD,
+	SYS_FCHMOD,
+	SYS_FCHMODAT,
+	SYS_MOUNT,
+	SYS_UMOUNT2,
+	SYS_BPF,
+	SYS_SETNS,
+	SYS_UNSHARE,
+	SYS_USERFAULTFD,
+	SYS_KILL,
+	SYS_PRCTL,
+	SYS_CHDIR,
+	SYS_FCHDIR,
+	SYS_FCNTL,
+	SYS_CLONE,
+	SYS_CLONE3,
+	SYS_FORK,
+	SYS_VFORK,
+};
+
+enum kind {
+	KIND_SYSCALL = 1,
+	KIND_EXEC,
+	KIND_FORK,
+	KIND_EXIT,
+};
+
+// Per-CPU counter indexes.
+enum counter {
+	CNT_SEEN,
+	CNT_DROP_RINGFULL,
+	CNT_TRUNCATED,
+	CNT_MAX,
+};
+
+// String slots in a record's data area.
+enum slot {
+	SLOT_PATH,
+	SLOT_PATH2,
+	SLOT_NAME,
+	SLOT_ARGS,        // argv, NUL-separated
+	SLOT_EXE,         // path components, leaf first, each NUL-terminated
+	SLOT_CWD,         // likewise
+	SLOT_CGROUP,      // likewise
+	SLOT_ADDR_PATH,   // AF_UNIX path of addr (abstract: starts with NUL)
+	SLOT_LOCAL_PATH,  // AF_UNIX path of local
+	SLOT_REMOTE_PATH, // AF_UNIX path of remote
+	SLOT_MAX,
+};
+
+#define STR_MAX 4096     // one string (PATH_MAX); also the argv budget
+#define DATA_MAX 16384   // all strings of one record
+#define NAME_BUF 256     // one path component (NAME_MAX + 1)
+#define MAX_COMPONENTS 48
+
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+
+struct sockaddr_rec {
+	__u16 family;
+	__u16 port; // host byte order
+	__u32 pad;
+	__u8 addr[16]; // IPv4 in the first 4 bytes, network order
+};
+
+struct record {
+	__u64 boot_ns;
+	__u16 kind;
+	__u16 sys;
+	__u32 pid;
+	__u32 tid;
+	__u32 ppid;
+	__u32 vpid;
+	__u32 vtid;
+	__u32 uid;
+	__u32 gid;
+	__u32 euid;
+	__u32 egid;
+	__u32 loginuid;
+	__u32 tty;
+	char comm[16];
+	__s64 ret;
+	__s64 fd;
+	__s64 fd2;
+	__s64 dirfd;
+	__s64 dirfd2;
+	__u64 flags;
+	__s64 request;
+	__u64 arg;
+	__u64 arg2;
+	__u64 ino;
+	__u64 exe_ino;
+	__u64 cap_inh;
+	__u64 cap_prm;
+	__u64 cap_eff;
+	__u64 start_boot_ns;
+	__u32 mode;
+	__u32 domain;
+	__u32 type;
+	__u32 protocol;
+	__s32 target_pid;
+	__s32 signal;
+	__u32 ids[3];
+	__u32 dev;
+	__u32 sid;
+	__u32 pgid;
+	__u32 child_pid;
+	__u32 child_tid;
+	__s32 exit_code;
+	__u8 exe_memfd;
+	__u8 exe_upper;
+	__u8 group_dead;
+	__u8 truncated; // how many strings were cut
+	struct sockaddr_rec addr;
+	struct sockaddr_rec local;
+	struct sockaddr_rec remote;
+	__u16 str_off[SLOT_MAX];
+	__u16 str_len[SLOT_MAX];
+	__u32 data_len;
+	__u32 pad;
+	// Strings; sized beyond DATA_MAX so that a read of up to 2*STR_MAX-1 bytes
+	// at any offset below DATA_MAX stays inside (the verifier checks that).
+	char data[DATA_MAX + 2 * STR_MAX];
+};
