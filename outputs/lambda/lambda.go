@@ -1,0 +1,200 @@
+// Package lambda invokes an AWS Lambda function with each alert's JSON as
+// payload, with github.com/aws/aws-sdk-go-v2. Keys are falcosidekick's:
+// aws.lambda.functionname (AWS_LAMBDA_FUNCTIONNAME),
+// aws.lambda.invocationtype, aws.lambda.minimumpriority, aws.region,
+// aws.accesskeyid and aws.secretaccesskey. Everything else comes from the
+// SDK's standard chain (AWS_ACCESS_KEY_ID, profiles, web identity, IMDS,
+// AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_LAMBDA).
+package lambda
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/nightjar-sec/nightjar/alert"
+	"github.com/nightjar-sec/nightjar/outputs"
+)
+
+// Type registers the Lambda output with the forwarder. Its section is
+// falcosidekick's "aws", which holds the account settings; the output's own
+// settings, the common ones included, sit under aws.lambda
+// (AWS_LAMBDA_MINIMUMPRIORITY).
+var Type = outputs.Type{Name: "aws", NewConfig: func() outputs.Config { return NewConfig() }}
+
+// Invocation types.
+const (
+	RequestResponse = "RequestResponse"
+	Event           = "Event"
+)
+
+// Config is the aws section.
+type Config struct {
+	// Region overrides AWS_REGION / the profile's region.
+	Region string `yaml:"region"`
+	// AccessKeyID and SecretAccessKey, when both set, replace the SDK's
+	// credential chain with these static credentials.
+	AccessKeyID     outputs.Secret `yaml:"accesskeyid"`
+	SecretAccessKey outputs.Secret `yaml:"secretaccesskey"`
+	Lambda          LambdaConfig   `yaml:"lambda"`
+}
+
+// LambdaConfig is the aws.lambda section.
+type LambdaConfig struct {
+	outputs.Common `yaml:",inline"`
+	FunctionName   string `yaml:"functionname"`
+	// InvocationType is RequestResponse (default: wait for the function,
+	// so that its failure is a failed delivery) or Event (asynchronous).
+	InvocationType string `yaml:"invocationtype"`
+}
+
+// NewConfig returns the defaults.
+func NewConfig() *Config {
+	return &Config{Lambda: LambdaConfig{Common: outputs.DefaultCommon(), InvocationType: RequestResponse}}
+}
+
+// Enabled reports whether a function name is set.
+func (c *Config) Enabled() bool { return c.Lambda.FunctionName != "" }
+
+// Shared returns the common settings.
+func (c *Config) Shared() *outputs.Common { return &c.Lambda.Common }
+
+// Validate checks every setting; errors name the key under "aws".
+func (c *Config) Validate() error {
+	if err := c.Lambda.Common.Validate("aws.lambda"); err != nil {
+		return err
+	}
+	if c.Lambda.FunctionName == "" {
+		return &outputs.ConfigError{Key: "aws.lambda.functionname", Problem: "not set"}
+	}
+	switch strings.ToLower(c.Lambda.InvocationType) {
+	case strings.ToLower(RequestResponse):
+		c.Lambda.InvocationType = RequestResponse
+	case strings.ToLower(Event):
+		c.Lambda.InvocationType = Event
+	default:
+		return &outputs.ConfigError{Key: "aws.lambda.invocationtype", Problem: fmt.Sprintf("%q is not RequestResponse or Event", c.Lambda.InvocationType)}
+	}
+	if c.AccessKeyID.IsSet() != c.SecretAccessKey.IsSet() {
+		return &outputs.ConfigError{Key: "aws.secretaccesskey", Problem: "aws.accesskeyid and aws.secretaccesskey go together"}
+	}
+	return nil
+}
+
+// Lambda is the output.
+type Lambda struct {
+	client   *lambda.Client
+	function string
+	invoke   types.InvocationType
+	secrets  []string
+}
+
+// New builds the output and its one client; call Validate first. It loads
+// the SDK's configuration (environment, shared files) but makes no request.
+func (c *Config) New() (outputs.Output, error) {
+	opts := []func(*config.LoadOptions) error{
+		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(c.Lambda.Timeout).WithTransportOptions(
+			func(t *http.Transport) { t.MaxIdleConnsPerHost = c.Lambda.MaxConcurrentRequests })),
+		// The forwarder retries with its own backoff and queue; the SDK
+		// must not retry behind its back.
+		config.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} }),
+	}
+	if c.Region != "" {
+		opts = append(opts, config.WithRegion(c.Region))
+	}
+	var secrets []string
+	if c.AccessKeyID.IsSet() {
+		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(c.AccessKeyID.Reveal(), c.SecretAccessKey.Reveal(), "")))
+		secrets = append(secrets, c.SecretAccessKey.Reveal(), c.AccessKeyID.Reveal())
+	}
+	cfg, err := config.LoadDefaultConfig(context.Background(), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("aws: loading the SDK configuration: %s", outputs.Scrub(err.Error(), secrets...))
+	}
+	if cfg.Region == "" {
+		return nil, &outputs.ConfigError{Key: "aws.region", Problem: "not set (nor AWS_REGION, nor a profile's region)"}
+	}
+	return &Lambda{
+		client:   lambda.NewFromConfig(cfg),
+		function: c.Lambda.FunctionName,
+		invoke:   types.InvocationType(c.Lambda.InvocationType),
+		secrets:  secrets,
+	}, nil
+}
+
+// Send invokes the function with the alert's Falco JSON.
+func (l *Lambda) Send(ctx context.Context, a *alert.Alert) error {
+	payload, err := a.Encode()
+	if err != nil {
+		return outputs.Permanent("encoding alert: " + err.Error())
+	}
+	out, err := l.client.Invoke(ctx, &lambda.InvokeInput{
+		FunctionName:   aws.String(l.function),
+		InvocationType: l.invoke,
+		Payload:        payload,
+	})
+	if err != nil {
+		return l.classify(err)
+	}
+	if out.FunctionError != nil {
+		// The function ran and failed (Handled or Unhandled): the alert was
+		// not processed. Its own code may recover (a dependency back up),
+		// so this is retried until the message's max age.
+		return outputs.Retryable(outputs.Scrub(fmt.Sprintf("function error (%s): %s", *out.FunctionError, errorMessage(out.Payload)), l.secrets...), 0)
+	}
+	return nil
+}
+
+// classify turns an SDK error into a delivery error. The SDK reports HTTP
+// failures as *awshttp.ResponseError carrying the status and the service's
+// error code and message.
+func (l *Lambda) classify(err error) error {
+	var re *awshttp.ResponseError
+	// A request that never got an answer (timeout, refused) can still come
+	// back wrapped as a ResponseError, with status 0.
+	if errors.As(err, &re) && re.Response != nil && re.HTTPStatusCode() != 0 {
+		text := re.Err.Error()
+		var api smithy.APIError
+		if errors.As(err, &api) {
+			text = api.ErrorCode() + ": " + api.ErrorMessage()
+		}
+		retryAfter := re.Response.Header.Get("Retry-After")
+		var tooMany *types.TooManyRequestsException
+		if retryAfter == "" && errors.As(err, &tooMany) && tooMany.RetryAfterSeconds != nil {
+			retryAfter = *tooMany.RetryAfterSeconds
+		}
+		return outputs.StatusError(re.HTTPStatusCode(), retryAfter, text, l.secrets...)
+	}
+	return outputs.TransportError(err, l.secrets...)
+}
+
+// errorMessage extracts errorType and errorMessage from a function's error
+// payload ({"errorMessage":"...","errorType":"..."}).
+func errorMessage(payload []byte) string {
+	var p struct {
+		Type    string `json:"errorType"`
+		Message string `json:"errorMessage"`
+	}
+	if json.Unmarshal(payload, &p) == nil && (p.Message != "" || p.Type != "") {
+		return strings.TrimPrefix(p.Type+": "+p.Message, ": ")
+	}
+	if len(payload) > 512 {
+		payload = payload[:512]
+	}
+	if !utf8.Valid(payload) {
+		return "(binary payload)"
+	}
+	return string(payload)
+}

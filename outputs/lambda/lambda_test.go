@@ -1,0 +1,258 @@
+package lambda
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"os"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nightjar-sec/nightjar/alert"
+	"github.com/nightjar-sec/nightjar/outputs"
+)
+
+const (
+	accessKey = "AKIDNIGHTJARTEST0001"
+	secretKey = "nightjar/test/SECRET+key0123456789abcdef"
+)
+
+func testAlert() *alert.Alert {
+	return &alert.Alert{
+		Output: "Warning Sensitive file opened", Priority: alert.PriorityWarning,
+		Rule: "Read sensitive file untrusted", Time: time.Date(2026, 11, 29, 16, 31, 56, 746609046, time.UTC),
+		Source: "syscall", Hostname: "node-1", Tags: []string{"filesystem"},
+		OutputFields: alert.Fields{"fd.name": "/etc/shadow", "evt.time": json.Number("1764433916746609046")},
+	}
+}
+
+// sigV4 is the shape of a SigV4 Authorization header for the test key,
+// region and the lambda service.
+var sigV4 = regexp.MustCompile(`^AWS4-HMAC-SHA256 Credential=` + accessKey + `/\d{8}/us-east-1/lambda/aws4_request, SignedHeaders=[a-z0-9;-]*host[a-z0-9;-]*, Signature=[0-9a-f]{64}$`)
+
+type request struct {
+	method, path, auth, invocationType, amzDate string
+	body                                        []byte
+}
+
+// awsEnv points the SDK at url with static test credentials, and keeps it
+// away from the machine's own AWS files and the instance metadata service.
+func awsEnv(t *testing.T, url string) {
+	t.Setenv("AWS_ACCESS_KEY_ID", accessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", secretKey)
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ENDPOINT_URL", url)
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
+}
+
+// server is a Lambda Invoke endpoint: it refuses unsigned requests and
+// requests for other paths, and otherwise answers with respond.
+func server(t *testing.T, respond func(w http.ResponseWriter)) (*httptest.Server, chan request) {
+	ch := make(chan request, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		ch <- request{r.Method, r.URL.Path, r.Header.Get("Authorization"), r.Header.Get("X-Amz-Invocation-Type"), r.Header.Get("X-Amz-Date"), b}
+		if !sigV4.MatchString(r.Header.Get("Authorization")) || r.Header.Get("X-Amz-Date") == "" {
+			w.Header().Set("X-Amzn-ErrorType", "MissingAuthenticationTokenException")
+			w.WriteHeader(403)
+			io.WriteString(w, `{"message":"Missing Authentication Token"}`)
+			return
+		}
+		if r.Method != "POST" || r.URL.Path != "/2015-03-31/functions/alerts-fn/invocations" {
+			w.Header().Set("X-Amzn-ErrorType", "ResourceNotFoundException")
+			w.WriteHeader(404)
+			io.WriteString(w, `{"Type":"User","message":"Function not found: `+r.URL.Path+`"}`)
+			return
+		}
+		respond(w)
+	}))
+	t.Cleanup(srv.Close)
+	awsEnv(t, srv.URL)
+	return srv, ch
+}
+
+func build(t *testing.T, mod func(*Config)) outputs.Output {
+	t.Helper()
+	c := NewConfig()
+	c.Lambda.FunctionName = "alerts-fn"
+	if mod != nil {
+		mod(c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	o, err := c.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func TestInvokesWithAlertJSON(t *testing.T) {
+	_, ch := server(t, func(w http.ResponseWriter) {
+		w.Header().Set("X-Amz-Executed-Version", "$LATEST")
+		io.WriteString(w, `{"statusCode":200}`)
+	})
+	if err := build(t, nil).Send(context.Background(), testAlert()); err != nil {
+		t.Fatal(err)
+	}
+	r := <-ch
+	if r.invocationType != "RequestResponse" {
+		t.Fatalf("invocation type %q", r.invocationType)
+	}
+	want, _ := testAlert().Encode()
+	if string(r.body) != string(want) {
+		t.Fatalf("payload\n got %s\nwant %s", r.body, want)
+	}
+	back, err := alert.Decode(r.body)
+	if err != nil || back.Rule != "Read sensitive file untrusted" {
+		t.Fatalf("payload is not the alert: %v", err)
+	}
+}
+
+func TestEventInvocation(t *testing.T) {
+	_, ch := server(t, func(w http.ResponseWriter) { w.WriteHeader(202) })
+	if err := build(t, func(c *Config) { c.Lambda.InvocationType = "event" }).Send(context.Background(), testAlert()); err != nil {
+		t.Fatal(err)
+	}
+	if r := <-ch; r.invocationType != "Event" {
+		t.Fatalf("invocation type %q", r.invocationType)
+	}
+}
+
+func TestStaticCredentialsFromConfig(t *testing.T) {
+	_, ch := server(t, func(w http.ResponseWriter) { io.WriteString(w, `null`) })
+	// The environment's keys are wrong; the configured ones win.
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDWRONG")
+	err := build(t, func(c *Config) { c.AccessKeyID, c.SecretAccessKey, c.Region = accessKey, secretKey, "us-east-1" }).Send(context.Background(), testAlert())
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-ch
+}
+
+func TestFunctionErrorIsAFailedDelivery(t *testing.T) {
+	_, ch := server(t, func(w http.ResponseWriter) {
+		w.Header().Set("X-Amz-Function-Error", "Unhandled")
+		io.WriteString(w, `{"errorMessage":"downstream refused","errorType":"Error","trace":[]}`)
+	})
+	err := build(t, nil).Send(context.Background(), testAlert())
+	<-ch
+	d := outputs.Classify(err)
+	if d == nil || !d.Retryable || !strings.Contains(d.Reason, "Unhandled") || !strings.Contains(d.Reason, "downstream refused") {
+		t.Fatalf("function error classified as %#v", d)
+	}
+}
+
+func TestFailuresAreClassifiedAndScrubbed(t *testing.T) {
+	for _, tc := range []struct {
+		status     int
+		errType    string
+		retryAfter string
+		body       string
+		retryable  bool
+		after      time.Duration
+		want       string
+	}{
+		{429, "TooManyRequestsException", "4", `{"Reason":"ReservedFunctionConcurrentInvocationLimitExceeded","Type":"User","message":"Rate Exceeded."}`, true, 4 * time.Second, "Rate Exceeded"},
+		{500, "ServiceException", "", `{"Type":"Service","message":"internal failure"}`, true, 0, "ServiceException"},
+		{502, "EC2UnexpectedException", "", `{"Type":"Service","message":"unexpected"}`, true, 0, "HTTP 502"},
+		{401, "UnrecognizedClientException", "", `{"message":"The security token included in the request is invalid: ` + secretKey + `"}`, false, 0, "UnrecognizedClientException"},
+		{403, "AccessDeniedException", "", `{"Type":"User","message":"not authorized to perform: lambda:InvokeFunction"}`, false, 0, "not authorized"},
+		{404, "ResourceNotFoundException", "", `{"Type":"User","message":"Function not found"}`, false, 0, "Function not found"},
+	} {
+		t.Run(tc.errType, func(t *testing.T) {
+			_, ch := server(t, func(w http.ResponseWriter) {
+				w.Header().Set("X-Amzn-ErrorType", tc.errType)
+				w.Header().Set("X-Amzn-RequestId", "req-1")
+				if tc.retryAfter != "" {
+					w.Header().Set("Retry-After", tc.retryAfter)
+				}
+				w.WriteHeader(tc.status)
+				io.WriteString(w, tc.body)
+			})
+			err := build(t, func(c *Config) { c.AccessKeyID, c.SecretAccessKey = accessKey, secretKey }).Send(context.Background(), testAlert())
+			<-ch
+			d := outputs.Classify(err)
+			if d == nil || d.Retryable != tc.retryable || d.RetryAfter != tc.after || d.StatusCode != tc.status || !strings.Contains(d.Reason, tc.want) {
+				t.Fatalf("classified as %#v", d)
+			}
+			if strings.Contains(err.Error(), secretKey) {
+				t.Fatalf("secret key in %q", err)
+			}
+		})
+	}
+}
+
+func TestTimeoutAndRefused(t *testing.T) {
+	block := make(chan struct{})
+	_, ch := server(t, func(w http.ResponseWriter) { <-block })
+	defer close(block)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	err := build(t, nil).Send(ctx, testAlert())
+	<-ch
+	if d := outputs.Classify(err); d == nil || !d.Retryable || !strings.Contains(d.Reason, "timeout") {
+		t.Fatalf("timeout classified as %#v", d)
+	}
+
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close()
+	t.Setenv("AWS_ENDPOINT_URL", "http://"+addr)
+	err = build(t, nil).Send(context.Background(), testAlert())
+	if d := outputs.Classify(err); d == nil || !d.Retryable || strings.Contains(err.Error(), secretKey) {
+		t.Fatalf("refused classified as %#v", d)
+	}
+}
+
+func TestAWSEndpointURLLambdaWins(t *testing.T) {
+	_, ch := server(t, func(w http.ResponseWriter) { io.WriteString(w, `{}`) })
+	srv2 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("general endpoint used for %s", r.URL.Path)
+	}))
+	defer srv2.Close()
+	// The service-specific variable overrides the general one.
+	lambdaURL := os.Getenv("AWS_ENDPOINT_URL")
+	t.Setenv("AWS_ENDPOINT_URL", srv2.URL)
+	t.Setenv("AWS_ENDPOINT_URL_LAMBDA", lambdaURL)
+	if err := build(t, nil).Send(context.Background(), testAlert()); err != nil {
+		t.Fatal(err)
+	}
+	<-ch
+}
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		mod  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.Lambda.FunctionName = "" }, "aws.lambda.functionname"},
+		{func(c *Config) { c.Lambda.InvocationType = "DryRun" }, "aws.lambda.invocationtype"},
+		{func(c *Config) { c.AccessKeyID = accessKey }, "aws.secretaccesskey"},
+		{func(c *Config) { c.Lambda.Timeout = 0 }, "aws.lambda.timeout"},
+	} {
+		c := NewConfig()
+		c.Lambda.FunctionName = "fn"
+		tc.mod(c)
+		err := c.Validate()
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) || strings.Contains(err.Error(), accessKey) {
+			t.Errorf("Validate() = %v, want error naming %s", err, tc.want)
+		}
+	}
+	awsEnv(t, "http://127.0.0.1:9")
+	t.Setenv("AWS_REGION", "")
+	t.Setenv("AWS_DEFAULT_REGION", "")
+	c := NewConfig()
+	c.Lambda.FunctionName = "fn"
+	if _, err := c.New(); err == nil || !strings.HasPrefix(err.Error(), "aws.region") {
+		t.Fatalf("New() without a region = %v", err)
+	}
+}
