@@ -3,6 +3,7 @@ package forwarder
 import (
 	"github.com/nightjar-sec/nightjar/outputs"
 	"github.com/nightjar-sec/nightjar/outputs/datadog"
+	"github.com/nightjar-sec/nightjar/outputs/lambda"
 	"github.com/nightjar-sec/nightjar/outputs/opsgenie"
 	"github.com/nightjar-sec/nightjar/outputs/rocketchat"
 	"github.com/nightjar-sec/nightjar/outputs/slack"
@@ -19,4 +20,5 @@ var OutputTypes = []outputs.Type{
 	rocketchat.Type,
 	opsgenie.Type,
 	datadog.Type,
+	lambda.Type,
 }
