@@ -1,0 +1,434 @@
+// Package queue is the sidekick's durable delivery queue: NATS JetStream with
+// file storage, embedded in the process by default or an external NATS
+// server or cluster by URL. Both go through the same client code (nats.go's
+// jetstream API); the embedded server is reached by an in-process
+// connection, with no network listener.
+//
+// One stream holds the deliveries, one subject per output
+// (<name>.deliver.<output>), with work-queue retention (a delivery leaves the
+// stream when its output acknowledges it) and a byte limit that refuses new
+// messages instead of dropping old ones. A second stream holds dead letters
+// (<name>.dead.<output>).
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/nightjar-sec/nightjar/alert"
+)
+
+// ErrFull is returned by Enqueue when the backlog has reached queue.maxbytes.
+var ErrFull = errors.New("queue full: backlog reached queue.maxbytes")
+
+// Headers on delivery and dead-letter messages.
+const (
+	hdrOutput   = "Nightjar-Output"
+	hdrReason   = "Nightjar-Reason"
+	hdrError    = "Nightjar-Error"
+	hdrAttempts = "Nightjar-Attempts"
+	hdrEnqueued = "Nightjar-Enqueued"
+)
+
+// Dead-letter reasons that the queue itself assigns.
+const (
+	ReasonRemoved     = "removed"     // the output is no longer configured
+	ReasonUndecodable = "undecodable" // the stored message is not an alert
+)
+
+// opTimeout bounds one request to JetStream (stream info, a dead-letter
+// publish, ...).
+const opTimeout = 10 * time.Second
+
+// Queue is an open connection to the delivery streams.
+type Queue struct {
+	cfg      Config
+	log      *slog.Logger
+	ns       *server.Server // nil with an external server
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	deliver  jetstream.Stream
+	dead     jetstream.Stream
+	embedded bool
+
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+}
+
+// Open starts (or connects to) NATS, creates or updates the streams, and
+// sends the backlog of outputs no longer in outputNames to the dead-letter
+// stream in the background.
+func Open(ctx context.Context, cfg Config, outputNames []string, log *slog.Logger) (*Queue, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	q := &Queue{cfg: cfg, log: log.With("component", "queue")}
+	opts := []nats.Option{
+		nats.Name("nightjar-sidekick"),
+		nats.MaxReconnects(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				q.log.Warn("disconnected from NATS", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			q.log.Info("reconnected to NATS", "server", redactURL(nc.ConnectedUrl()))
+		}),
+	}
+	var err error
+	if cfg.URL == "" {
+		q.embedded = true
+		if q.ns, err = startEmbedded(cfg, q.log); err != nil {
+			return nil, err
+		}
+		opts = append(opts, nats.InProcessServer(q.ns))
+		q.nc, err = nats.Connect("", opts...)
+	} else {
+		if cfg.CredentialsFile != "" {
+			opts = append(opts, nats.UserCredentials(cfg.CredentialsFile))
+		}
+		opts = append(opts, nats.RetryOnFailedConnect(false))
+		q.nc, err = nats.Connect(cfg.URL, opts...)
+		if err != nil {
+			err = fmt.Errorf("queue.url: connecting to %s: %w", redactURL(cfg.URL), err)
+		}
+	}
+	if err != nil {
+		q.shutdownServer()
+		return nil, err
+	}
+	q.js, err = jetstream.New(q.nc,
+		jetstream.WithPublishAsyncMaxPending(16384),
+		jetstream.WithPublishAsyncTimeout(opTimeout))
+	if err != nil {
+		q.Close()
+		return nil, err
+	}
+	if err := q.createStreams(ctx); err != nil {
+		q.Close()
+		return nil, err
+	}
+	mode := "embedded"
+	if !q.embedded {
+		mode = "external " + redactURL(cfg.URL)
+	}
+	q.log.Info("queue open", "mode", mode, "maxbytes", cfg.MaxBytes, "outputs", len(outputNames))
+
+	bg, cancel := context.WithCancel(context.Background())
+	q.stop = cancel
+	removed, err := q.removedOutputs(ctx, outputNames)
+	if err != nil {
+		q.Close()
+		return nil, err
+	}
+	for _, name := range removed {
+		q.wg.Add(1)
+		go func() {
+			defer q.wg.Done()
+			q.drainRemoved(bg, name)
+		}()
+	}
+	return q, nil
+}
+
+// startEmbedded runs a JetStream server in the process, storing under cfg.Dir.
+func startEmbedded(cfg Config, log *slog.Logger) (*server.Server, error) {
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("queue.dir: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("queue.dir: %w", err)
+	}
+	opts := &server.Options{
+		ServerName: "nightjar-sidekick",
+		JetStream:  true,
+		StoreDir:   dir,
+		DontListen: cfg.Port == 0,
+		Host:       "127.0.0.1",
+		Port:       cfg.Port,
+		NoSigs:     true,
+		MaxPayload: 8 << 20, // alerts are at most 1 MiB on input, plus enrichment
+		SyncAlways: cfg.Sync,
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("queue: embedded NATS: %w", err)
+	}
+	ns.SetLoggerV2(&serverLog{log: log.With("nats", "embedded")}, false, false, false)
+	ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		ns.Shutdown()
+		return nil, fmt.Errorf("queue.dir: embedded NATS did not start (storage in %s)", dir)
+	}
+	return ns, nil
+}
+
+func (q *Queue) deliverStream() string { return q.cfg.Name + "_deliver" }
+func (q *Queue) deadStream() string    { return q.cfg.Name + "_dead" }
+func (q *Queue) deliverSubject(output string) string {
+	return q.cfg.Name + ".deliver." + subjectToken(output)
+}
+func (q *Queue) deadSubject(output string) string {
+	return q.cfg.Name + ".dead." + subjectToken(output)
+}
+func consumerName(output string) string { return "deliver_" + subjectToken(output) }
+
+func (q *Queue) createStreams(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	var err error
+	q.deliver, err = q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        q.deliverStream(),
+		Description: "nightjar-sidekick deliveries, one subject per output",
+		Subjects:    []string{q.cfg.Name + ".deliver.>"},
+		Retention:   jetstream.WorkQueuePolicy,
+		Discard:     jetstream.DiscardNew,
+		MaxBytes:    q.cfg.MaxBytes,
+		Storage:     jetstream.FileStorage,
+		Replicas:    q.cfg.Replicas,
+		Duplicates:  2 * time.Minute,
+	})
+	if err != nil {
+		return fmt.Errorf("queue: creating stream %s: %w", q.deliverStream(), err)
+	}
+	q.dead, err = q.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        q.deadStream(),
+		Description: "nightjar-sidekick dead letters: deliveries given up",
+		Subjects:    []string{q.cfg.Name + ".dead.>"},
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxBytes:    q.cfg.DeadLetterMaxBytes,
+		Storage:     jetstream.FileStorage,
+		Replicas:    q.cfg.Replicas,
+		Duplicates:  2 * time.Minute,
+	})
+	if err != nil {
+		return fmt.Errorf("queue: creating stream %s: %w", q.deadStream(), err)
+	}
+	return nil
+}
+
+// Enqueue stores one message per output for a, and returns once JetStream has
+// acknowledged every one of them. It assigns a.UUID when it is empty. The
+// message ID (uuid/output) makes JetStream drop a duplicate publish of the
+// same alert within two minutes, so a sender retrying after a lost answer
+// does not deliver twice.
+func (q *Queue) Enqueue(ctx context.Context, a *alert.Alert, outputNames []string) error {
+	if len(outputNames) == 0 {
+		return nil
+	}
+	if a.UUID == "" {
+		a.UUID = uuid.NewString()
+	}
+	body, err := a.Encode()
+	if err != nil {
+		return fmt.Errorf("queue: encoding alert: %w", err)
+	}
+	futures := make([]jetstream.PubAckFuture, 0, len(outputNames))
+	for _, out := range outputNames {
+		m := &nats.Msg{Subject: q.deliverSubject(out), Data: body, Header: nats.Header{}}
+		m.Header.Set(jetstream.MsgIDHeader, a.UUID+"/"+out)
+		f, err := q.js.PublishMsgAsync(m)
+		if err != nil {
+			return fmt.Errorf("queue: publishing to %s: %w", out, err)
+		}
+		futures = append(futures, f)
+	}
+	var first error
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			if first == nil || errors.Is(classifyPublish(err), ErrFull) {
+				first = classifyPublish(err)
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return first
+}
+
+// classifyPublish maps JetStream's "stream full" answers to ErrFull.
+func classifyPublish(err error) error {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		d := apiErr.Description
+		if strings.Contains(d, "maximum bytes exceeded") || strings.Contains(d, "maximum messages exceeded") {
+			return ErrFull
+		}
+	}
+	if err != nil && (strings.Contains(err.Error(), "maximum bytes exceeded") || strings.Contains(err.Error(), "maximum messages exceeded")) {
+		return ErrFull
+	}
+	return fmt.Errorf("queue: %w", err)
+}
+
+// Health is the queue's state for /healthz.
+type Health struct {
+	Connected bool   `json:"connected"`
+	Mode      string `json:"mode"` // "embedded" or "external"
+	Server    string `json:"server,omitempty"`
+	// Bytes is the backlog's size on disk, of MaxBytes.
+	Bytes    uint64 `json:"bytes"`
+	MaxBytes int64  `json:"maxbytes"`
+	// Depth is the number of deliveries waiting per output (not yet
+	// acknowledged: queued, in flight, or waiting for a retry).
+	Depth       map[string]uint64 `json:"depth"`
+	DeadLetters uint64            `json:"deadletters"`
+	Error       string            `json:"error,omitempty"`
+}
+
+// Health reports the connection and backlog. It asks the server, so it can
+// take up to a few seconds when the server is unreachable.
+func (q *Queue) Health() Health {
+	h := Health{Connected: q.nc.IsConnected(), Mode: "embedded", MaxBytes: q.cfg.MaxBytes, Depth: map[string]uint64{}}
+	if !q.embedded {
+		h.Mode = "external"
+		h.Server = redactURL(q.nc.ConnectedUrl())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	depth, bytes, err := q.depth(ctx)
+	if err != nil {
+		h.Error = err.Error()
+		return h
+	}
+	h.Depth, h.Bytes = depth, bytes
+	if info, err := q.dead.Info(ctx); err == nil {
+		h.DeadLetters = info.State.Msgs
+	}
+	return h
+}
+
+// Depth returns the deliveries waiting per output, for the metrics gauge.
+// It returns nil when the server cannot be asked.
+func (q *Queue) Depth() map[string]uint64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	d, _, err := q.depth(ctx)
+	if err != nil {
+		return nil
+	}
+	return d
+}
+
+// depth counts messages per output subject. With work-queue retention a
+// message stays in the stream until its output acknowledges it, so the
+// per-subject count is exactly the output's backlog.
+func (q *Queue) depth(ctx context.Context) (map[string]uint64, uint64, error) {
+	info, err := q.deliver.Info(ctx, jetstream.WithSubjectFilter(q.cfg.Name+".deliver.>"))
+	if err != nil {
+		return nil, 0, fmt.Errorf("queue: stream info: %w", err)
+	}
+	prefix := q.cfg.Name + ".deliver."
+	d := make(map[string]uint64, len(info.State.Subjects))
+	for subj, n := range info.State.Subjects {
+		if out, ok := parseToken(strings.TrimPrefix(subj, prefix)); ok {
+			d[out] = n
+		}
+	}
+	return d, info.State.Bytes, nil
+}
+
+// Close stops the background work, disconnects, and shuts the embedded
+// server down (its files stay for the next Open).
+func (q *Queue) Close() error {
+	if q.stop != nil {
+		q.stop()
+	}
+	q.wg.Wait()
+	if q.nc != nil {
+		// Flush pending acks before closing, so that work just finished is
+		// not delivered again after a restart.
+		_ = q.nc.FlushTimeout(2 * time.Second)
+		q.nc.Close()
+	}
+	q.shutdownServer()
+	return nil
+}
+
+func (q *Queue) shutdownServer() {
+	if q.ns != nil {
+		q.ns.Shutdown()
+		q.ns.WaitForShutdown()
+	}
+}
+
+// DeadLetter is one delivery given up, as DeadLetters lists it.
+type DeadLetter struct {
+	Output   string          `json:"output"`
+	Reason   string          `json:"reason"`
+	Error    string          `json:"error,omitempty"`
+	Attempts uint64          `json:"attempts"`
+	Enqueued time.Time       `json:"enqueued"`
+	Died     time.Time       `json:"died"`
+	Alert    json.RawMessage `json:"alert"`
+}
+
+// DeadLetters returns up to limit dead letters, most recent first.
+func (q *Queue) DeadLetters(ctx context.Context, limit int) ([]DeadLetter, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	info, err := q.dead.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("queue: dead-letter stream info: %w", err)
+	}
+	var out []DeadLetter
+	prefix := q.cfg.Name + ".dead."
+	for seq := info.State.LastSeq; seq >= info.State.FirstSeq && seq > 0 && len(out) < limit; seq-- {
+		m, err := q.dead.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return out, fmt.Errorf("queue: reading dead letter %d: %w", seq, err)
+		}
+		dl := DeadLetter{
+			Reason: m.Header.Get(hdrReason),
+			Error:  m.Header.Get(hdrError),
+			Died:   m.Time,
+			Alert:  json.RawMessage(m.Data),
+		}
+		dl.Output = m.Header.Get(hdrOutput)
+		if dl.Output == "" {
+			dl.Output, _ = parseToken(strings.TrimPrefix(m.Subject, prefix))
+		}
+		dl.Attempts, _ = strconv.ParseUint(m.Header.Get(hdrAttempts), 10, 64)
+		dl.Enqueued, _ = time.Parse(time.RFC3339Nano, m.Header.Get(hdrEnqueued))
+		if !json.Valid(m.Data) {
+			dl.Alert, _ = json.Marshal(string(m.Data))
+		}
+		out = append(out, dl)
+	}
+	return out, nil
+}
+
+// serverLog sends the embedded server's notices, warnings and errors to slog.
+type serverLog struct{ log *slog.Logger }
+
+func (l *serverLog) Noticef(format string, v ...any) { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l *serverLog) Warnf(format string, v ...any)   { l.log.Warn(fmt.Sprintf(format, v...)) }
+func (l *serverLog) Fatalf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l *serverLog) Errorf(format string, v ...any)  { l.log.Error(fmt.Sprintf(format, v...)) }
+func (l *serverLog) Debugf(format string, v ...any)  { l.log.Debug(fmt.Sprintf(format, v...)) }
+func (l *serverLog) Tracef(format string, v ...any)  {}
