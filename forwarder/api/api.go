@@ -1,0 +1,294 @@
+// Package api is the sidekick's HTTP API, falcosidekick-compatible:
+//
+//	POST /                    one Falco alert: 200 once queued, 400 bad alert,
+//	                          401 bad token, 413 over bodylimit, 503 queue full
+//	POST /test                a Debug "Test rule" alert to every enabled output
+//	GET  /ping                "pong"
+//	GET  /healthz             JSON: status, queue health, outputs
+//	GET  /metrics             Prometheus
+//	GET  /debug/vars          expvar, as falcosidekick serves it
+//	GET  /api/v1/deadletters  deliveries given up (?limit=N, default 100)
+//
+// When a token is configured, POST /, POST /test and /api/v1/* require
+// "Authorization: Bearer <token>".
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"expvar"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/nightjar-sec/nightjar/alert"
+	"github.com/nightjar-sec/nightjar/forwarder/metrics"
+	"github.com/nightjar-sec/nightjar/forwarder/queue"
+	"github.com/nightjar-sec/nightjar/forwarder/route"
+	"github.com/nightjar-sec/nightjar/outputs"
+)
+
+// Queue is what the API needs of the durable queue (*queue.Queue).
+type Queue interface {
+	// Enqueue returns nil only once the alert is stored for every output;
+	// errors.Is(err, queue.ErrFull) when the backlog limit is reached.
+	Enqueue(ctx context.Context, a *alert.Alert, outputNames []string) error
+	Health() queue.Health
+	DeadLetters(ctx context.Context, limit int) ([]queue.DeadLetter, error)
+}
+
+// OutputInfo describes an enabled output for /healthz and /test.
+type OutputInfo struct {
+	Name            string `json:"name"`
+	Type            string `json:"type"`
+	MinimumPriority string `json:"minimumpriority"`
+}
+
+// DefaultRetryAfter is what a 503 asks senders to wait.
+const DefaultRetryAfter = 5 * time.Second
+
+// Options configure the handler.
+type Options struct {
+	Queue     Queue
+	Router    *route.Router
+	Outputs   []OutputInfo
+	Enricher  Enricher
+	BodyLimit int64
+	// AuthToken, when set, is required as a bearer token.
+	AuthToken outputs.Secret
+	Metrics   *metrics.Metrics
+	// Gatherer serves /metrics; nil serves the default registry.
+	Gatherer   prometheus.Gatherer
+	Log        *slog.Logger
+	RetryAfter time.Duration
+	Version    string
+	// Hostname is the test alert's hostname; default os.Hostname.
+	Hostname string
+}
+
+type handler struct {
+	Options
+	tokenSum [32]byte
+}
+
+// New returns the API's handler.
+func New(o Options) http.Handler {
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	if o.RetryAfter <= 0 {
+		o.RetryAfter = DefaultRetryAfter
+	}
+	if o.Gatherer == nil {
+		o.Gatherer = prometheus.DefaultGatherer
+	}
+	if o.Hostname == "" {
+		o.Hostname, _ = os.Hostname()
+	}
+	h := &handler{Options: o}
+	if o.AuthToken.IsSet() {
+		h.tokenSum = sha256.Sum256([]byte(o.AuthToken.Reveal()))
+	}
+
+	r := chi.NewRouter()
+	r.Use(middleware.Recoverer)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed on "+r.URL.Path)
+	})
+	r.Group(func(r chi.Router) {
+		r.Use(h.authorize)
+		r.Post("/", h.ingest)
+		r.Post("/test", h.test)
+		r.Get("/api/v1/deadletters", h.deadLetters)
+	})
+	r.Get("/ping", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, "pong\n")
+	})
+	r.Get("/healthz", h.health)
+	r.Handle("/metrics", promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{}))
+	r.Handle("/debug/vars", expvar.Handler())
+	return r
+}
+
+// authorize checks the bearer token. Both sides are hashed first so that the
+// comparison takes the same time whatever the length of the guess.
+func (h *handler) authorize(next http.Handler) http.Handler {
+	if !h.AuthToken.IsSet() {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
+		if !ok || subtle.ConstantTimeCompare(sum[:], h.tokenSum[:]) != 1 {
+			if r.URL.Path == "/" {
+				h.Metrics.Input("unauthorized")
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="nightjar-sidekick"`)
+			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token (Authorization: Bearer <authtoken>)")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// accepted is the body of a 200 from POST / and /test.
+type accepted struct {
+	UUID    string   `json:"uuid"`
+	Outputs []string `json:"outputs"`
+}
+
+func (h *handler) ingest(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.BodyLimit))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			h.Metrics.Input(metrics.InputRejected)
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body exceeds bodylimit (%d bytes)", h.BodyLimit))
+			return
+		}
+		h.Metrics.Input(metrics.InputRejected)
+		writeError(w, http.StatusBadRequest, "reading body: "+err.Error())
+		return
+	}
+	a, err := alert.Decode(body)
+	if err != nil {
+		h.Metrics.Input(metrics.InputRejected)
+		h.Log.Debug("rejected alert", "remote", r.RemoteAddr, "error", err)
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if a.UUID == "" {
+		a.UUID = uuid.NewString()
+	}
+	h.enrich(a)
+	outs := h.Router.Outputs(a)
+	h.enqueue(w, r, a, outs)
+}
+
+func (h *handler) enrich(a *alert.Alert) {
+	for k, err := range h.Enricher.Apply(a) {
+		h.Log.Warn("templatedfields: template failed on an alert; field left unset", "key", "templatedfields."+k, "rule", a.Rule, "error", err)
+	}
+}
+
+func (h *handler) enqueue(w http.ResponseWriter, r *http.Request, a *alert.Alert, outs []string) {
+	if err := h.Queue.Enqueue(r.Context(), a, outs); err != nil {
+		if errors.Is(err, queue.ErrFull) {
+			h.Metrics.Input(metrics.InputFull)
+			h.Log.Warn("queue full: answering 503", "uuid", a.UUID)
+			w.Header().Set("Retry-After", strconv.Itoa(int((h.RetryAfter+time.Second-1)/time.Second)))
+			writeError(w, http.StatusServiceUnavailable, "queue full (queue.maxbytes reached): retry later")
+			return
+		}
+		h.Metrics.Input(metrics.InputError)
+		h.Log.Error("enqueue failed: answering 500", "uuid", a.UUID, "error", err)
+		writeError(w, http.StatusInternalServerError, "alert not stored: "+err.Error())
+		return
+	}
+	h.Metrics.Input(metrics.InputAccepted)
+	h.Metrics.Alert(a)
+	if len(outs) == 0 {
+		h.Log.Debug("alert reaches no output", "uuid", a.UUID, "rule", a.Rule, "priority", a.Priority)
+	}
+	if outs == nil {
+		outs = []string{}
+	}
+	writeJSON(w, http.StatusOK, accepted{UUID: a.UUID, Outputs: outs})
+}
+
+// test sends falcosidekick's test alert to every enabled output, whatever
+// their thresholds and the routes.
+func (h *handler) test(w http.ResponseWriter, r *http.Request) {
+	a := &alert.Alert{
+		UUID:     uuid.NewString(),
+		Output:   "This is a test from nightjar-sidekick",
+		Priority: alert.PriorityDebug,
+		Rule:     "Test rule",
+		Time:     time.Now().UTC(),
+		Source:   "syscall",
+		Hostname: h.Hostname,
+		Tags:     []string{"test", "example"},
+		OutputFields: alert.Fields{
+			"proc.name": "nightjar-sidekick",
+			"user.name": "nightjar-sidekick",
+		},
+	}
+	h.enrich(a)
+	outs := make([]string, len(h.Outputs))
+	for i, o := range h.Outputs {
+		outs[i] = o.Name
+	}
+	h.enqueue(w, r, a, outs)
+}
+
+type healthz struct {
+	Status  string       `json:"status"`
+	Version string       `json:"version,omitempty"`
+	Queue   queue.Health `json:"queue"`
+	Outputs []OutputInfo `json:"outputs"`
+}
+
+// health answers 200 {"status":"ok"} while the queue is connected and
+// answers, 503 {"status":"degraded"} otherwise, so that a liveness probe
+// restarts a sidekick that cannot store alerts.
+func (h *handler) health(w http.ResponseWriter, _ *http.Request) {
+	qh := h.Queue.Health()
+	out := healthz{Status: "ok", Version: h.Version, Queue: qh, Outputs: h.Outputs}
+	if out.Outputs == nil {
+		out.Outputs = []OutputInfo{}
+	}
+	status := http.StatusOK
+	if !qh.Connected || qh.Error != "" {
+		out.Status, status = "degraded", http.StatusServiceUnavailable
+	}
+	writeJSON(w, status, out)
+}
+
+func (h *handler) deadLetters(w http.ResponseWriter, r *http.Request) {
+	limit := 100
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 10000 {
+			writeError(w, http.StatusBadRequest, "limit: want a number from 1 to 10000")
+			return
+		}
+		limit = n
+	}
+	dls, err := h.Queue.DeadLetters(r.Context(), limit)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if dls == nil {
+		dls = []queue.DeadLetter{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"count": len(dls), "deadletters": dls})
+}

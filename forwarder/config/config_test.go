@@ -1,0 +1,238 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nightjar-sec/nightjar/alert"
+	"github.com/nightjar-sec/nightjar/outputs"
+	"github.com/nightjar-sec/nightjar/outputs/webhook"
+)
+
+var types = []outputs.Type{webhook.Type}
+
+func parse(t *testing.T, yml string, env ...string) *Config {
+	t.Helper()
+	c, err := Parse([]byte(yml), env, types)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestDefaults(t *testing.T) {
+	c := parse(t, "")
+	if c.ListenAddress != "" || c.ListenPort != 2801 || c.BodyLimit != 1<<20 || c.Debug || len(c.Outputs) != 0 || c.Queue.Dir != "./data/queue" {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+// The environment as falcosidekick users write it.
+func TestFalcosidekickEnvironment(t *testing.T) {
+	c := parse(t, "",
+		"WEBHOOK_ADDRESS=http://127.0.0.1:9000/hook",
+		"WEBHOOK_MINIMUMPRIORITY=warning",
+		"WEBHOOK_CUSTOMHEADERS=Authorization:Bearer abc:def,X-Team:sec",
+		"WEBHOOK_TIMEOUT=3s",
+		"WEBHOOK_MAXCONCURRENTREQUESTS=8",
+		"CUSTOMFIELDS=env:prod,team:sec",
+		"CUSTOMTAGS=prod, eu",
+		"TEMPLATEDFIELDS=Dkey:{{ index . \"k8s.ns.name\" }}",
+		"LISTENADDRESS=127.0.0.1",
+		"LISTENPORT=2802",
+		"DEBUG=true",
+		"BODYLIMIT=2048",
+		"AUTHTOKEN=tok-123456",
+		"TLSSERVER_DEPLOY=false",
+		"QUEUE_MAXBYTES=10485760",
+		"QUEUE_DIR=/tmp/q",
+		"UNRELATED=1",
+	)
+	if c.ListenAddress != "127.0.0.1" || c.ListenPort != 2802 || !c.Debug || c.BodyLimit != 2048 || c.AuthToken.Reveal() != "tok-123456" {
+		t.Fatalf("globals: %+v", c)
+	}
+	if c.Queue.MaxBytes != 10<<20 || c.Queue.Dir != "/tmp/q" {
+		t.Fatalf("queue: %+v", c.Queue)
+	}
+	if c.CustomFields["env"] != "prod" || c.CustomFields["team"] != "sec" || len(c.CustomFields) != 2 {
+		t.Fatalf("customfields: %v", c.CustomFields)
+	}
+	if !slices.Equal(c.CustomTags, []string{"prod", "eu"}) {
+		t.Fatalf("customtags: %q", c.CustomTags)
+	}
+	if c.Templates["Dkey"] == nil {
+		t.Fatalf("templatedfields: %v", c.TemplatedFields)
+	}
+	if len(c.Outputs) != 1 || c.Outputs[0].Name != "webhook" {
+		t.Fatalf("outputs: %+v", c.Outputs)
+	}
+	w := c.Outputs[0].Config.(*webhook.Config)
+	if w.Address.Reveal() != "http://127.0.0.1:9000/hook" || w.MinimumPriority != alert.PriorityWarning ||
+		w.Timeout != 3*time.Second || w.MaxConcurrentRequests != 8 {
+		t.Fatalf("webhook: %+v", w)
+	}
+	// The value keeps everything after the first colon.
+	if w.CustomHeaders["Authorization"].Reveal() != "Bearer abc:def" || w.CustomHeaders["X-Team"].Reveal() != "sec" {
+		t.Fatalf("headers: %v", w.CustomHeaders)
+	}
+}
+
+func TestYAMLAndEnvOverride(t *testing.T) {
+	yml := `
+listenport: 3000
+customfields:
+  env: staging
+customTags: [a, b]
+webhook:
+  address: http://127.0.0.1:9000/a
+  minimumPriority: error
+  customHeaders:
+    Authorization: Bearer xyz
+queue:
+  dir: /var/lib/q
+outputs:
+  hook-b:
+    type: webhook
+    address: http://127.0.0.1:9000/b
+    minimumpriority: critical
+  hook-a:
+    type: webhook
+    address: http://127.0.0.1:9000/c
+routes:
+  - name: crit
+    match: {priority: critical, tags_any: [x]}
+    outputs: [hook-b]
+    continue: true
+`
+	c := parse(t, yml, "LISTENPORT=3001", "OUTPUTS_HOOK_A_MINIMUMPRIORITY=notice", "WEBHOOK_MINIMUMPRIORITY=warning")
+	if c.ListenPort != 3001 || c.CustomFields["env"] != "staging" || !slices.Equal(c.CustomTags, []string{"a", "b"}) || c.Queue.Dir != "/var/lib/q" {
+		t.Fatalf("globals: %+v", c)
+	}
+	// The file's queue section keeps the defaults of keys it omits.
+	if c.Queue.MaxBytes == 0 || c.Queue.Name == "" {
+		t.Fatalf("queue defaults lost: %+v", c.Queue)
+	}
+	if got := c.OutputNames(); !slices.Equal(got, []string{"webhook", "hook-a", "hook-b"}) {
+		t.Fatalf("outputs %v", got)
+	}
+	if p := c.Outputs[0].Config.Shared().MinimumPriority; p != alert.PriorityWarning {
+		t.Fatalf("env must override the file: %v", p)
+	}
+	if p := c.Outputs[1].Config.Shared().MinimumPriority; p != alert.PriorityNotice {
+		t.Fatalf("OUTPUTS_HOOK_A_MINIMUMPRIORITY: %v", p)
+	}
+	if p := c.Outputs[2].Config.Shared().MinimumPriority; p != alert.PriorityCritical {
+		t.Fatalf("hook-b: %v", p)
+	}
+	if c.Outputs[0].Config.(*webhook.Config).CustomHeaders["Authorization"].Reveal() != "Bearer xyz" {
+		t.Fatal("customHeaders (camelCase, as falcosidekick's example writes it) not read")
+	}
+	if len(c.Routes) != 1 || *c.Routes[0].Match.Priority != alert.PriorityCritical || !c.Routes[0].Continue {
+		t.Fatalf("routes %+v", c.Routes)
+	}
+}
+
+func TestNamedOutputFromEnvironment(t *testing.T) {
+	c := parse(t, "", "OUTPUTS_OPS_TYPE=webhook", "OUTPUTS_OPS_ADDRESS=http://127.0.0.1:1/x", "OUTPUTS_OPS_MINIMUMPRIORITY=alert")
+	if len(c.Outputs) != 1 || c.Outputs[0].Name != "ops" || c.Outputs[0].Config.Shared().MinimumPriority != alert.PriorityAlert {
+		t.Fatalf("outputs %+v", c.Outputs)
+	}
+}
+
+func TestErrorsNameTheKey(t *testing.T) {
+	cases := []struct {
+		name, yml string
+		env       []string
+		want      string
+	}{
+		{"unknown priority env", "", []string{"WEBHOOK_ADDRESS=http://h/x", "WEBHOOK_MINIMUMPRIORITY=sever"}, `webhook.minimumpriority (env WEBHOOK_MINIMUMPRIORITY): unknown priority "sever"`},
+		{"unknown priority yaml", "webhook:\n  address: http://h/x\n  minimumpriority: sever\n", nil, `webhook.minimumpriority (line 3): unknown priority "sever"`},
+		{"malformed url", "", []string{"WEBHOOK_ADDRESS=not a url"}, "webhook.address: must be an absolute http or https URL"},
+		{"port range env", "", []string{"LISTENPORT=70000"}, "listenport: 70000 is out of range"},
+		{"port not a number", "", []string{"LISTENPORT=http"}, `listenport (env LISTENPORT): "http" is not an integer`},
+		{"port range yaml", "listenport: 0\n", nil, "listenport: 0 is out of range"},
+		{"port type yaml", "listenport: abc\n", nil, "listenport (line 1): want a number"},
+		{"bad bool", "", []string{"DEBUG=yes please"}, "debug (env DEBUG)"},
+		{"unknown key", "listenprot: 1\n", nil, `listenprot (line 1): unknown key`},
+		{"unknown output key", "webhook:\n  adress: http://h/x\n", nil, `webhook.adress (line 2): unknown key "adress"`},
+		{"unknown nested key", "tlsserver:\n  certfil: x\n", nil, `tlsserver.certfil (line 2): unknown key`},
+		{"unknown route key", "routes:\n  - name: a\n    match: {prio: error}\n    outputs: [x]\n", nil, `routes[0].match.prio (line 3): unknown key`},
+		{"unknown route output", "routes:\n  - outputs: [slack]\n", nil, `routes[0].outputs: unknown output "slack"`},
+		{"route priority", "routes:\n  - outputs: [x]\n    match: {priority: high}\n", nil, `routes[0].match.priority (line 3): unknown priority "high"`},
+		{"unknown output type", "outputs:\n  ops:\n    type: pager\n    address: http://h/x\n", nil, `outputs.ops (line 3): type: unknown output type "pager"`},
+		{"missing output type", "outputs:\n  ops:\n    address: http://h/x\n", nil, `outputs.ops (line 3): type: missing`},
+		{"named output disabled", "outputs:\n  ops:\n    type: webhook\n", nil, `outputs.ops: declared as a webhook output but not enabled`},
+		{"named output invalid", "outputs:\n  ops:\n    type: webhook\n    address: ftp://x/\n", nil, `outputs.ops.address: must be an absolute`},
+		{"named output unknown key", "outputs:\n  ops:\n    type: webhook\n    adress: x\n", nil, `outputs.ops.adress (line 4): unknown key`},
+		{"env named type", "", []string{"OUTPUTS_OPS_TYPE=pager"}, `outputs.ops.type: unknown output type "pager"`},
+		{"template", "templatedfields:\n  x: '{{ .foo '\n", nil, "templatedfields.x: template: x:1: unclosed action"},
+		{"duration", "", []string{"WEBHOOK_ADDRESS=http://h/x", "WEBHOOK_TIMEOUT=10"}, `webhook.timeout (env WEBHOOK_TIMEOUT): "10" is not a duration`},
+		{"bodylimit", "bodylimit: -1\n", nil, "bodylimit: must be a positive number"},
+		{"tls", "tlsserver: {deploy: true}\n", nil, "tlsserver.certfile, tlsserver.keyfile"},
+		{"mutual tls", "", []string{"TLSSERVER_MUTUALTLS=true"}, "tlsserver.mutualtls: needs tlsserver.deploy"},
+		{"queue", "", []string{"QUEUE_MAXBYTES=10"}, "queue.maxbytes"},
+		{"list as scalar", "customtags: a\n", nil, "customtags (line 1): want a list"},
+		{"not a mapping", "- a\n", nil, "must be a mapping"},
+		{"customfields form", "", []string{"CUSTOMFIELDS=env"}, "customfields (env CUSTOMFIELDS): want key:value pairs"},
+		{"logformat", "logformat: xml\n", nil, `logformat: "xml" is not text or json`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.yml), tc.env, types)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v\nwant error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestSecretsNeverPrinted(t *testing.T) {
+	const tok, hdr, path = "tok-aaaa-1111", "hdr-bbbb-2222", "path-cccc-3333"
+	c := parse(t, "webhook:\n  customheaders: {Authorization: "+hdr+"}\n",
+		"AUTHTOKEN="+tok, "WEBHOOK_ADDRESS=https://hooks.example.com/"+path, "QUEUE_URL=nats://user:natspass@127.0.0.1:4222")
+	dump := c.Dump()
+	for _, s := range []string{tok, hdr, path, "natspass"} {
+		if strings.Contains(dump, s) {
+			t.Fatalf("dump leaks %q:\n%s", s, dump)
+		}
+	}
+	if !strings.Contains(dump, "<secret>") || !strings.Contains(dump, "listenport: 2801") || !strings.Contains(dump, "hooks.example.com") {
+		t.Fatalf("dump:\n%s", dump)
+	}
+	// Errors about secret settings must not echo them either.
+	_, err := Parse(nil, []string{"WEBHOOK_ADDRESS=ftp://" + path, "WEBHOOK_CUSTOMHEADERS=" + hdr}, types)
+	if err == nil || strings.Contains(err.Error(), hdr) || strings.Contains(err.Error(), path) {
+		t.Fatalf("error leaks a secret: %v", err)
+	}
+}
+
+func TestLoadNamesTheFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "sidekick.yaml")
+	if err := os.WriteFile(p, []byte("listenport: 99999\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(p, nil, types)
+	if err == nil || !strings.HasPrefix(err.Error(), p+": listenport") {
+		t.Fatalf("Load = %v", err)
+	}
+	if _, err := Load(filepath.Join(t.TempDir(), "missing.yaml"), nil, types); err == nil || !strings.Contains(err.Error(), "missing.yaml") {
+		t.Fatalf("missing file: %v", err)
+	}
+}
+
+func TestKeys(t *testing.T) {
+	want := map[string]string{"listenport": "LISTENPORT", "tlsserver.certfile": "TLSSERVER_CERTFILE", "queue.maxbytes": "QUEUE_MAXBYTES", "authtoken": "AUTHTOKEN"}
+	got := map[string]string{}
+	for _, k := range Keys() {
+		got[k[0]] = k[1]
+	}
+	for k, e := range want {
+		if got[k] != e {
+			t.Errorf("Keys()[%s] = %q, want %q", k, got[k], e)
+		}
+	}
+}

@@ -1,0 +1,361 @@
+package config
+
+import (
+	"encoding"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// This file holds the two generic walks over configuration structs, guided
+// by their yaml tags: checking a YAML document against a struct (unknown
+// keys, values of the wrong type, each named by its key path) and overlaying
+// environment variables named falcosidekick's way (key path upper-cased and
+// joined by "_": slack.webhookurl = SLACK_WEBHOOKURL). Both run once at
+// start-up, so reflection costs nothing that matters.
+
+var (
+	textUnmarshaler = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
+	durationType    = reflect.TypeOf(time.Duration(0))
+)
+
+// yamlName returns a struct field's key, whether it is inlined, and whether
+// it is a key at all.
+func yamlName(f reflect.StructField) (name string, inline, ok bool) {
+	if !f.IsExported() {
+		return "", false, false
+	}
+	tag := f.Tag.Get("yaml")
+	if tag == "-" {
+		return "", false, false
+	}
+	parts := strings.Split(tag, ",")
+	for _, p := range parts[1:] {
+		if p == "inline" {
+			return "", true, true
+		}
+	}
+	if parts[0] != "" {
+		return parts[0], false, true
+	}
+	return strings.ToLower(f.Name), false, true
+}
+
+// isLeaf reports whether a type holds one value that a YAML scalar or an
+// environment variable sets directly.
+func isLeaf(t reflect.Type) bool {
+	if reflect.PointerTo(t).Implements(textUnmarshaler) || t == durationType {
+		return true
+	}
+	switch t.Kind() {
+	case reflect.String, reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return true
+	}
+	return false
+}
+
+// envField is one setting reachable from the environment.
+type envField struct {
+	key   string // slack.minimumpriority
+	env   string // SLACK_MINIMUMPRIORITY
+	index []int  // path from the root struct
+	typ   reflect.Type
+}
+
+// envFields lists the settings of struct type t that the environment can set:
+// leaves, lists of leaves and maps of leaves. Lists and maps of structs (the
+// routes) are YAML-only.
+func envFields(t reflect.Type, key, env string, index []int) []envField {
+	var out []envField
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, inline, ok := yamlName(f)
+		if !ok {
+			continue
+		}
+		idx := append(append([]int(nil), index...), i)
+		if inline {
+			out = append(out, envFields(f.Type, key, env, idx)...)
+			continue
+		}
+		k, e := name, strings.ToUpper(name)
+		if key != "" {
+			k, e = key+"."+name, env+"_"+strings.ToUpper(name)
+		}
+		ft := f.Type
+		switch {
+		case isLeaf(ft):
+		case ft.Kind() == reflect.Struct:
+			out = append(out, envFields(ft, k, e, idx)...)
+			continue
+		case ft.Kind() == reflect.Pointer && isLeaf(ft.Elem()):
+		case ft.Kind() == reflect.Slice && isLeaf(ft.Elem()):
+		case ft.Kind() == reflect.Map && ft.Key().Kind() == reflect.String && isLeaf(ft.Elem()):
+		default:
+			continue
+		}
+		out = append(out, envField{key: k, env: e, index: idx, typ: ft})
+	}
+	return out
+}
+
+// overlayEnv sets every field of the struct that root points to whose
+// variable is in env. prefix is the key of root ("" for the globals,
+// "slack" for an output).
+func overlayEnv(root any, keyPrefix, envPrefix string, env map[string]string) error {
+	v := reflect.ValueOf(root).Elem()
+	for _, f := range envFields(v.Type(), keyPrefix, envPrefix, nil) {
+		s, ok := env[f.env]
+		if !ok {
+			continue
+		}
+		if err := setString(v.FieldByIndex(f.index), s); err != nil {
+			return fmt.Errorf("%s (env %s): %w", f.key, f.env, err)
+		}
+	}
+	return nil
+}
+
+// setString parses s into v: leaves directly, lists as "a,b,c", maps as
+// "k:v,k2:v2" (falcosidekick's forms).
+func setString(v reflect.Value, s string) error {
+	t := v.Type()
+	switch {
+	case isLeaf(t):
+		return setLeaf(v, s)
+	case t.Kind() == reflect.Pointer:
+		p := reflect.New(t.Elem())
+		if err := setLeaf(p.Elem(), s); err != nil {
+			return err
+		}
+		v.Set(p)
+		return nil
+	case t.Kind() == reflect.Slice:
+		list := reflect.MakeSlice(t, 0, 0)
+		for _, item := range splitList(s) {
+			e := reflect.New(t.Elem()).Elem()
+			if err := setLeaf(e, item); err != nil {
+				return fmt.Errorf("list item %q: %w", item, err)
+			}
+			list = reflect.Append(list, e)
+		}
+		v.Set(list)
+		return nil
+	case t.Kind() == reflect.Map:
+		m := reflect.MakeMap(t)
+		for _, item := range splitList(s) {
+			k, val, ok := strings.Cut(item, ":")
+			k = strings.TrimSpace(k)
+			if !ok || k == "" {
+				// Never echo the item: map values may be secrets (headers).
+				return fmt.Errorf("want key:value pairs separated by commas (k:v,k2:v2)")
+			}
+			e := reflect.New(t.Elem()).Elem()
+			if err := setLeaf(e, strings.TrimSpace(val)); err != nil {
+				return fmt.Errorf("value of %q: %w", k, err)
+			}
+			m.SetMapIndex(reflect.ValueOf(k).Convert(t.Key()), e)
+		}
+		v.Set(m)
+		return nil
+	}
+	return fmt.Errorf("cannot be set from the environment")
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func setLeaf(v reflect.Value, s string) error {
+	t := v.Type()
+	if u, ok := v.Addr().Interface().(encoding.TextUnmarshaler); ok {
+		return u.UnmarshalText([]byte(s))
+	}
+	if t == durationType {
+		d, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil {
+			return fmt.Errorf("%q is not a duration (e.g. 10s, 5m, 24h)", s)
+		}
+		v.SetInt(int64(d))
+		return nil
+	}
+	s = strings.TrimSpace(s)
+	switch t.Kind() {
+	case reflect.String:
+		v.SetString(s)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a boolean (true or false)", s)
+		}
+		v.SetBool(b)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, err := strconv.ParseInt(s, 10, t.Bits())
+		if err != nil {
+			return fmt.Errorf("%q is not an integer in range", s)
+		}
+		v.SetInt(n)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		n, err := strconv.ParseUint(s, 10, t.Bits())
+		if err != nil {
+			return fmt.Errorf("%q is not a non-negative integer in range", s)
+		}
+		v.SetUint(n)
+	case reflect.Float32, reflect.Float64:
+		n, err := strconv.ParseFloat(s, t.Bits())
+		if err != nil {
+			return fmt.Errorf("%q is not a number", s)
+		}
+		v.SetFloat(n)
+	default:
+		return fmt.Errorf("cannot be set from the environment")
+	}
+	return nil
+}
+
+// checkNode walks a YAML node against type t: every mapping key at a struct
+// position must be one of the struct's keys (matched case-insensitively, as
+// falcosidekick's viper does, and rewritten to the canonical spelling so
+// that decoding finds it), and every scalar must decode into its field. Errors
+// name the key path and line. secret marks values that must not be echoed.
+func checkNode(n *yaml.Node, t reflect.Type, key string) error {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil
+	}
+	if t.Kind() == reflect.Pointer && !isLeaf(t) {
+		t = t.Elem()
+	}
+	switch {
+	case isLeaf(t) || (t.Kind() == reflect.Pointer && isLeaf(t.Elem())):
+		if n.Kind != yaml.ScalarNode {
+			return fmt.Errorf("%s (line %d): want a single value, got a %s", key, n.Line, kindName(n))
+		}
+		probe := reflect.New(t)
+		if err := n.Decode(probe.Interface()); err != nil {
+			return fmt.Errorf("%s (line %d): %s", key, n.Line, yamlProblem(err, probe.Elem().Type()))
+		}
+		return nil
+	case t.Kind() == reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return fmt.Errorf("%s (line %d): want a mapping of keys, got a %s", key, n.Line, kindName(n))
+		}
+		keys := structKeys(t)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			f, ok := keys[strings.ToLower(k.Value)]
+			if !ok {
+				return fmt.Errorf("%s (line %d): unknown key %q", join(key, k.Value), k.Line, k.Value)
+			}
+			k.Value = f.name
+			if err := checkNode(val, f.typ, join(key, f.name)); err != nil {
+				return err
+			}
+		}
+		return nil
+	case t.Kind() == reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			if isLeaf(t.Elem()) && n.Kind == yaml.ScalarNode {
+				return fmt.Errorf("%s (line %d): want a list ([a, b]), got a single value", key, n.Line)
+			}
+			return fmt.Errorf("%s (line %d): want a list, got a %s", key, n.Line, kindName(n))
+		}
+		for i, item := range n.Content {
+			if err := checkNode(item, t.Elem(), fmt.Sprintf("%s[%d]", key, i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	case t.Kind() == reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			return fmt.Errorf("%s (line %d): want a mapping, got a %s", key, n.Line, kindName(n))
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if err := checkNode(n.Content[i+1], t.Elem(), join(key, n.Content[i].Value)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return nil
+}
+
+type structKey struct {
+	name string
+	typ  reflect.Type
+}
+
+// structKeys maps the lower-cased keys of a struct (inlined ones included)
+// to their canonical names and types.
+func structKeys(t reflect.Type) map[string]structKey {
+	out := map[string]structKey{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name, inline, ok := yamlName(f)
+		if !ok {
+			continue
+		}
+		if inline {
+			for k, v := range structKeys(f.Type) {
+				out[k] = v
+			}
+			continue
+		}
+		out[strings.ToLower(name)] = structKey{name: name, typ: f.Type}
+	}
+	return out
+}
+
+func join(prefix, key string) string {
+	if prefix == "" {
+		return key
+	}
+	return prefix + "." + key
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "mapping"
+	case yaml.SequenceNode:
+		return "list"
+	default:
+		return "single value"
+	}
+}
+
+// yamlProblem shortens yaml's "yaml: unmarshal errors: line 3: cannot
+// unmarshal !!str `abc` into int" to what the user needs, without echoing
+// the value (it may be a secret).
+func yamlProblem(err error, t reflect.Type) string {
+	msg := err.Error()
+	if strings.Contains(msg, "cannot unmarshal") {
+		want := t.Kind().String()
+		switch {
+		case t == durationType:
+			want = "a duration (e.g. 10s, 5m, 24h)"
+		case t.Kind() == reflect.Bool:
+			want = "a boolean (true or false)"
+		case t.Kind() >= reflect.Int && t.Kind() <= reflect.Float64:
+			want = "a number"
+		}
+		return "want " + want
+	}
+	return strings.TrimPrefix(msg, "yaml: ")
+}
+
+// typeOf returns the struct type that v points to.
+func typeOf(v any) reflect.Type { return reflect.TypeOf(v).Elem() }
