@@ -192,6 +192,43 @@ func (l *Loader) fileError(file, msg string) error {
 	return Errors{e}
 }
 
+// EngineVersion is the Falco rules engine version this loader is
+// compatible with, checked against required_engine_version.
+const EngineVersion = "0.57.0"
+
+var engineVersion, _ = parseEngineVersion(EngineVersion)
+
+// parseEngineVersion reads "0.57.0", or an old-style integer such as 15,
+// which Falco reads as 0.15.0.
+func parseEngineVersion(s string) ([3]int, bool) {
+	var v [3]int
+	s = strings.TrimSpace(s)
+	if n, err := strconv.Atoi(s); err == nil && n >= 0 {
+		return [3]int{0, n, 0}, true
+	}
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 {
+		return v, false
+	}
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 {
+			return v, false
+		}
+		v[i] = n
+	}
+	return v, true
+}
+
+func compareVersions(a, b [3]int) int {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] - b[i]
+		}
+	}
+	return 0
+}
+
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
 
 // Load loads the rules in data, naming them after name in errors. It returns
@@ -408,6 +445,13 @@ func (f *fileCtx) item(n *yaml.Node) {
 			return
 		}
 		f.l.EngineVersions = append(f.l.EngineVersions, v.Value)
+		want, ok := parseEngineVersion(v.Value)
+		switch {
+		case !ok:
+			f.errf(v, "required_engine_version", "%q is not a version (e.g. 0.57.0)", v.Value)
+		case compareVersions(want, engineVersion) > 0:
+			f.errf(v, "required_engine_version", "the rules need engine version %s, this engine is %s (Falco's rules engine version it is compatible with); use rules written for that version", v.Value, EngineVersion)
+		}
 	case m.has("required_plugin_versions"):
 		f.plugins(m.value["required_plugin_versions"])
 	case m.has("list"):

@@ -286,3 +286,9 @@ func TestRequirementsRecorded(t *testing.T) {
 		t.Fatalf("plugin versions %+v", l.PluginVersions)
 	}
 }
+
+func TestRequiredEngineVersion(t *testing.T) {
+	mustLoad(t, "- required_engine_version: 15\n- required_engine_version: 0.57.0\n")
+	wantError(t, load(t, "- required_engine_version: 0.99.1\n"), "the rules need engine version 0.99.1, this engine is 0.57.0")
+	wantError(t, load(t, "- required_engine_version: latest\n"), `"latest" is not a version`)
+}
