@@ -1,0 +1,260 @@
+// Package dispatch delivers queued alerts to their outputs. Each output has
+// its own durable consumer and its own pool of workers, so a slow or down
+// destination holds only its own workers; its backlog waits on disk in the
+// queue, and only a bounded batch is ever in memory.
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/nightjar-sec/nightjar/forwarder/metrics"
+	"github.com/nightjar-sec/nightjar/forwarder/queue"
+	"github.com/nightjar-sec/nightjar/outputs"
+)
+
+// Target is one configured output instance.
+type Target struct {
+	Name   string // instance name, the queue subject ("slack", "slack-ops")
+	Type   string // destination type ("slack")
+	Output outputs.Output
+	Common outputs.Common
+	// Backoff tunes retries; the zero value means DefaultBackoff.
+	Backoff Backoff
+}
+
+// Backoff is the retry schedule: the n-th retry waits a random time in
+// [0, min(Max, Min*2^(n-1))] ("full jitter"), or the destination's
+// Retry-After when that is longer.
+type Backoff struct {
+	Min time.Duration
+	Max time.Duration
+}
+
+// DefaultBackoff: first retry within a second, then doubling up to five
+// minutes between attempts.
+var DefaultBackoff = Backoff{Min: time.Second, Max: 5 * time.Minute}
+
+// Delay returns the wait before retry number attempt (1 for the first
+// retry), honouring retryAfter.
+func (b Backoff) Delay(attempt uint64, retryAfter time.Duration) time.Duration {
+	ceil := b.Max
+	if attempt < 40 {
+		if d := b.Min << (attempt - 1); d > 0 && d < b.Max {
+			ceil = d
+		}
+	}
+	d := time.Duration(rand.Int64N(int64(ceil) + 1))
+	if d < time.Millisecond {
+		d = time.Millisecond
+	}
+	if retryAfter > d {
+		d = retryAfter
+	}
+	return d
+}
+
+// Dispatcher runs the workers of every target.
+type Dispatcher struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Start creates each target's consumer and starts its workers.
+func Start(ctx context.Context, q *queue.Queue, targets []Target, m *metrics.Metrics, log *slog.Logger) (*Dispatcher, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	d := &Dispatcher{cancel: cancel}
+	var workers []*worker
+	for _, t := range targets {
+		if t.Backoff.Min <= 0 || t.Backoff.Max < t.Backoff.Min {
+			t.Backoff = DefaultBackoff
+		}
+		n := max(t.Common.MaxConcurrentRequests, 1)
+		if t.Common.Timeout <= 0 {
+			t.Common.Timeout = outputs.DefaultTimeout
+		}
+		if t.Common.MaxAge <= 0 {
+			t.Common.MaxAge = outputs.DefaultMaxAge
+		}
+		c, err := q.Consumer(ctx, t.Name, queue.ConsumerOptions{
+			// A delivery waits at most one attempt for a free worker (the
+			// client buffers no more than there are workers), then takes at
+			// most one attempt itself.
+			AckWait:       2*t.Common.Timeout + 5*time.Second,
+			MaxAckPending: max(1000, 16*n),
+		})
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		workers = append(workers, &worker{t: t, c: c, n: n, m: m,
+			log: log.With("component", "dispatch", "output", t.Name)})
+	}
+	for _, w := range workers {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			w.run(runCtx)
+		}()
+	}
+	m.SetDepthSource(q.Depth)
+	return d, nil
+}
+
+// Stop stops pulling, lets attempts in flight finish (each within its
+// output's timeout), and hands deliveries buffered but not started back to
+// the queue for immediate redelivery.
+func (d *Dispatcher) Stop() {
+	d.cancel()
+	d.wg.Wait()
+}
+
+// worker runs one output's pool.
+type worker struct {
+	t   Target
+	c   *queue.Consumer
+	n   int
+	m   *metrics.Metrics
+	log *slog.Logger
+
+	mu      sync.Mutex
+	lastErr string // the output's last failure, for maxage dead letters
+}
+
+func (w *worker) run(ctx context.Context) {
+	it, err := w.c.Messages(w.n)
+	for err != nil {
+		w.log.Error("cannot pull deliveries; retrying", "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(5 * time.Second):
+		}
+		it, err = w.c.Messages(w.n)
+	}
+	jobs := make(chan *queue.Delivery)
+	var pool sync.WaitGroup
+	for range w.n {
+		pool.Add(1)
+		go func() {
+			defer pool.Done()
+			for d := range jobs {
+				w.handle(ctx, d)
+			}
+		}()
+	}
+	for {
+		d, err := it.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, queue.ErrClosed) {
+				break
+			}
+			w.log.Warn("pulling deliveries", "err", err)
+			continue
+		}
+		select {
+		case jobs <- d:
+		case <-ctx.Done():
+			_ = d.Release()
+		}
+	}
+	close(jobs)
+	// Hand back what the client had buffered, so that it is delivered at
+	// once after a restart instead of after AckWait.
+	it.ReleaseBuffered()
+	pool.Wait()
+}
+
+// handle makes one delivery attempt and settles the delivery: ack,
+// retry later, or dead letter.
+func (w *worker) handle(ctx context.Context, d *queue.Delivery) {
+	// Settling (ack, nak, dead letter) must outlive Stop's cancellation.
+	settle := context.WithoutCancel(ctx)
+	if d.Alert == nil {
+		w.dead(settle, d, queue.ReasonUndecodable, d.DecodeErr.Error())
+		return
+	}
+	age := time.Since(d.Enqueued)
+	if age > w.t.Common.MaxAge {
+		w.mu.Lock()
+		last := w.lastErr
+		w.mu.Unlock()
+		cause := fmt.Sprintf("maxage %s exceeded after %d attempts", w.t.Common.MaxAge, d.Attempt-1)
+		if last != "" {
+			cause += "; last error: " + last
+		}
+		w.dead(settle, d, metrics.DeadMaxAge, cause)
+		return
+	}
+	// An attempt in flight finishes even when Stop is called: cutting it
+	// short could deliver the alert and still count it undelivered.
+	actx, cancel := context.WithTimeout(settle, w.t.Common.Timeout)
+	start := time.Now()
+	err := w.t.Output.Send(actx, d.Alert)
+	cancel()
+	took := time.Since(start)
+	if err == nil {
+		w.m.Delivery(w.t.Name, metrics.DeliveryOK, took)
+		if err := d.Ack(); err != nil {
+			w.log.Warn("acknowledging a delivery", "err", err)
+		}
+		return
+	}
+	de := outputs.Classify(err)
+	if !de.Retryable {
+		w.m.Delivery(w.t.Name, metrics.DeliveryDead, took)
+		w.dead(settle, d, metrics.DeadPermanent, de.Reason)
+		return
+	}
+	w.m.Delivery(w.t.Name, metrics.DeliveryRetry, took)
+	w.m.Retry(w.t.Name, retryReason(de, err))
+	w.mu.Lock()
+	w.lastErr = de.Error()
+	w.mu.Unlock()
+	delay := w.t.Backoff.Delay(d.Attempt, de.RetryAfter)
+	// Come back no later than maxage, to dead-letter on time.
+	if left := w.t.Common.MaxAge - age; delay > left {
+		delay = max(left, time.Millisecond)
+	}
+	w.log.Debug("delivery failed; will retry", "err", de.Error(), "attempt", d.Attempt, "in", delay)
+	if err := d.Retry(delay); err != nil {
+		w.log.Warn("handing a delivery back for retry", "err", err)
+	}
+}
+
+func (w *worker) dead(ctx context.Context, d *queue.Delivery, reason, cause string) {
+	if err := d.DeadLetter(ctx, reason, cause); err != nil {
+		// Not stored as a dead letter: leave it in the queue for a later
+		// attempt rather than lose it.
+		w.log.Error("storing a dead letter; the delivery stays queued", "err", err)
+		_ = d.Retry(w.t.Backoff.Max)
+		return
+	}
+	w.m.DeadLetter(w.t.Name, reason)
+}
+
+// retryReason is a low-cardinality label for a retryable failure.
+func retryReason(de *outputs.DeliveryError, err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case de.StatusCode == 429:
+		return "http_429"
+	case de.StatusCode >= 500:
+		return "http_5xx"
+	case de.StatusCode > 0:
+		return "http_other"
+	case len(de.Reason) >= 7 && de.Reason[:7] == "timeout":
+		return "timeout"
+	default:
+		return "transport"
+	}
+}

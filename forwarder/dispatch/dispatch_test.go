@@ -1,0 +1,310 @@
+package dispatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/nightjar-sec/nightjar/alert"
+	"github.com/nightjar-sec/nightjar/forwarder/metrics"
+	"github.com/nightjar-sec/nightjar/forwarder/queue"
+	"github.com/nightjar-sec/nightjar/outputs"
+)
+
+// sink is an Output whose behaviour a test scripts per attempt.
+type sink struct {
+	mu       sync.Mutex
+	attempts map[string][]time.Time // uuid -> attempt times
+	got      map[string]bool        // uuid -> delivered
+	answer   func(a *alert.Alert, attempt int) error
+	onSend   func(ctx context.Context)
+}
+
+func newSink(answer func(a *alert.Alert, attempt int) error) *sink {
+	return &sink{attempts: map[string][]time.Time{}, got: map[string]bool{}, answer: answer}
+}
+
+func (s *sink) Send(ctx context.Context, a *alert.Alert) error {
+	if s.onSend != nil {
+		s.onSend(ctx)
+	}
+	s.mu.Lock()
+	s.attempts[a.UUID] = append(s.attempts[a.UUID], time.Now())
+	n := len(s.attempts[a.UUID])
+	s.mu.Unlock()
+	var err error
+	if s.answer != nil {
+		err = s.answer(a, n)
+	}
+	if err == nil {
+		s.mu.Lock()
+		s.got[a.UUID] = true
+		s.mu.Unlock()
+	}
+	return err
+}
+
+func (s *sink) delivered() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.got)
+}
+
+func (s *sink) times(uuid string) []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Time(nil), s.attempts[uuid]...)
+}
+
+func testAlert(i int) *alert.Alert {
+	return &alert.Alert{
+		UUID:     fmt.Sprintf("00000000-0000-4000-8000-%012d", i),
+		Output:   "test",
+		Priority: alert.PriorityWarning,
+		Rule:     "Test rule",
+		Time:     time.Now().UTC(),
+	}
+}
+
+func target(name string, o outputs.Output, mod func(*outputs.Common)) Target {
+	c := outputs.DefaultCommon()
+	c.Timeout = 2 * time.Second
+	if mod != nil {
+		mod(&c)
+	}
+	return Target{Name: name, Type: "test", Output: o, Common: c,
+		Backoff: Backoff{Min: 10 * time.Millisecond, Max: 50 * time.Millisecond}}
+}
+
+func openQueue(t *testing.T, outs ...string) *queue.Queue {
+	t.Helper()
+	cfg := queue.DefaultConfig()
+	cfg.Dir = t.TempDir()
+	q, err := queue.Open(context.Background(), cfg, outs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	return q
+}
+
+func start(t *testing.T, q *queue.Queue, m *metrics.Metrics, targets ...Target) *Dispatcher {
+	t.Helper()
+	d, err := Start(context.Background(), q, targets, m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Stop)
+	return d
+}
+
+func enqueue(t *testing.T, q *queue.Queue, n int, outs ...string) {
+	t.Helper()
+	for i := range n {
+		if err := q.Enqueue(context.Background(), testAlert(i), outs); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func deadLetters(t *testing.T, q *queue.Queue) []queue.DeadLetter {
+	t.Helper()
+	dl, err := q.DeadLetters(context.Background(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dl
+}
+
+func TestDeliversAndAcks(t *testing.T) {
+	q := openQueue(t, "a", "b")
+	m := metrics.New(prometheus.NewRegistry())
+	a, b := newSink(nil), newSink(nil)
+	start(t, q, m, target("a", a, nil), target("b", b, nil))
+	enqueue(t, q, 50, "a", "b")
+	eventually(t, "all deliveries", func() bool { return a.delivered() == 50 && b.delivered() == 50 })
+	eventually(t, "empty queue", func() bool { d := q.Depth(); return d["a"] == 0 && d["b"] == 0 })
+	if got := testutil.ToFloat64(m.Deliveries.WithLabelValues("a", metrics.DeliveryOK)); got != 50 {
+		t.Errorf("deliveries ok = %v, want 50", got)
+	}
+}
+
+func TestRetryHonoursRetryAfter(t *testing.T) {
+	q := openQueue(t, "a")
+	m := metrics.New(prometheus.NewRegistry())
+	s := newSink(func(_ *alert.Alert, attempt int) error {
+		if attempt == 1 {
+			return outputs.StatusError(429, "1", "slow down")
+		}
+		if attempt == 2 {
+			return errors.New("connection reset") // unclassified: retried on the short backoff
+		}
+		return nil
+	})
+	start(t, q, m, target("a", s, nil))
+	enqueue(t, q, 1, "a")
+	eventually(t, "delivery", func() bool { return s.delivered() == 1 })
+	at := s.times(testAlert(0).UUID)
+	if len(at) != 3 {
+		t.Fatalf("attempts = %d, want 3", len(at))
+	}
+	if gap := at[1].Sub(at[0]); gap < 950*time.Millisecond {
+		t.Errorf("retried %s after a 429 with Retry-After: 1, want at least 1s", gap)
+	}
+	if got := testutil.ToFloat64(m.Retries.WithLabelValues("a", "http_429")); got != 1 {
+		t.Errorf("retries http_429 = %v", got)
+	}
+	if got := testutil.ToFloat64(m.Retries.WithLabelValues("a", "transport")); got != 1 {
+		t.Errorf("retries transport = %v", got)
+	}
+}
+
+func TestPermanentErrorDeadLetters(t *testing.T) {
+	q := openQueue(t, "a")
+	m := metrics.New(prometheus.NewRegistry())
+	s := newSink(func(*alert.Alert, int) error { return outputs.StatusError(400, "", "invalid payload") })
+	start(t, q, m, target("a", s, nil))
+	enqueue(t, q, 3, "a")
+	eventually(t, "dead letters", func() bool { return len(deadLetters(t, q)) == 3 })
+	for _, dl := range deadLetters(t, q) {
+		if dl.Output != "a" || dl.Reason != metrics.DeadPermanent || dl.Attempts != 1 || dl.Error != "HTTP 400 Bad Request: invalid payload" {
+			t.Errorf("dead letter %+v", dl)
+		}
+	}
+	eventually(t, "empty queue", func() bool { return q.Depth()["a"] == 0 })
+	if got := testutil.ToFloat64(m.DeadLetters.WithLabelValues("a", metrics.DeadPermanent)); got != 3 {
+		t.Errorf("dead letters metric = %v", got)
+	}
+	if n := len(s.times(testAlert(0).UUID)); n != 1 {
+		t.Errorf("a permanent error was retried: %d attempts", n)
+	}
+}
+
+func TestMaxAgeDeadLetters(t *testing.T) {
+	q := openQueue(t, "a")
+	m := metrics.New(prometheus.NewRegistry())
+	s := newSink(func(*alert.Alert, int) error { return outputs.StatusError(503, "", "down") })
+	start(t, q, m, target("a", s, func(c *outputs.Common) { c.MaxAge = 500 * time.Millisecond }))
+	enqueue(t, q, 2, "a")
+	eventually(t, "dead letters", func() bool { return len(deadLetters(t, q)) == 2 })
+	for _, dl := range deadLetters(t, q) {
+		if dl.Reason != metrics.DeadMaxAge || dl.Attempts < 2 || dl.Died.Sub(dl.Enqueued) < 500*time.Millisecond {
+			t.Errorf("dead letter %+v", dl)
+		}
+	}
+	if got := testutil.ToFloat64(m.DeadLetters.WithLabelValues("a", metrics.DeadMaxAge)); got != 2 {
+		t.Errorf("dead letters metric = %v", got)
+	}
+	eventually(t, "empty queue", func() bool { return q.Depth()["a"] == 0 })
+}
+
+// TestSlowOutputDoesNotDelayFast: an output whose every attempt hangs until
+// its timeout holds only its own workers.
+func TestSlowOutputDoesNotDelayFast(t *testing.T) {
+	q := openQueue(t, "slow", "fast")
+	slow := newSink(nil)
+	slow.onSend = func(ctx context.Context) { <-ctx.Done() }
+	slow.answer = func(*alert.Alert, int) error { return outputs.Retryable("timeout: hung", 0) }
+	fast := newSink(nil)
+	start(t, q, nil,
+		target("slow", slow, func(c *outputs.Common) { c.MaxConcurrentRequests = 1; c.Timeout = 3 * time.Second }),
+		target("fast", fast, nil))
+	began := time.Now()
+	enqueue(t, q, 300, "slow", "fast")
+	eventually(t, "fast deliveries", func() bool { return fast.delivered() == 300 })
+	took := time.Since(began)
+	slow.mu.Lock()
+	slowAttempts := len(slow.attempts)
+	slow.mu.Unlock()
+	// The slow output can have started at most a handful of 3-second
+	// attempts in the time the fast one took for all 300.
+	if max := int(took/(3*time.Second)) + 2; slowAttempts > max {
+		t.Errorf("slow output made %d attempts in %s", slowAttempts, took)
+	}
+	if d := q.Depth()["slow"]; d != 300 {
+		t.Errorf("slow backlog = %d, want 300", d)
+	}
+}
+
+// TestStopHandsBackAndRestartDelivers: Stop lets attempts in flight finish,
+// and deliveries pulled but not started are delivered at once by the next
+// dispatcher.
+func TestStopHandsBackAndRestartDelivers(t *testing.T) {
+	q := openQueue(t, "a")
+	block := make(chan struct{})
+	s := newSink(nil)
+	var inFlight atomic.Int32
+	s.onSend = func(ctx context.Context) {
+		inFlight.Add(1)
+		select {
+		case <-block:
+		case <-ctx.Done():
+		}
+	}
+	s.answer = func(*alert.Alert, int) error {
+		select {
+		case <-block:
+			return nil
+		default:
+			return outputs.Retryable("timeout: cut short", 0)
+		}
+	}
+	d, err := Start(context.Background(), q, []Target{target("a", s, func(c *outputs.Common) { c.Timeout = time.Minute })}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enqueue(t, q, 20, "a")
+	eventually(t, "attempts in flight", func() bool {
+		return inFlight.Load() == outputs.DefaultMaxConcurrentRequests
+	})
+	// Stop waits for the attempts in flight, which the destination
+	// completes a moment later; the rest go back to the queue.
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		close(block)
+	}()
+	d.Stop()
+	if n := s.delivered(); n != outputs.DefaultMaxConcurrentRequests {
+		t.Errorf("delivered %d by the time Stop returned, want the %d in flight", n, outputs.DefaultMaxConcurrentRequests)
+	}
+	restarted := time.Now()
+	start(t, q, nil, target("a", s, func(c *outputs.Common) { c.Timeout = time.Minute }))
+	eventually(t, "all deliveries", func() bool { return s.delivered() == 20 })
+	// Handed back, not left to the 2-minute AckWait.
+	if took := time.Since(restarted); took > 15*time.Second {
+		t.Errorf("redelivery after Stop took %s", took)
+	}
+}
+
+func TestBackoffDelay(t *testing.T) {
+	b := Backoff{Min: time.Second, Max: time.Minute}
+	for attempt := uint64(1); attempt < 100; attempt++ {
+		ceil := min(time.Second<<min(attempt-1, 30), time.Minute)
+		for range 20 {
+			if d := b.Delay(attempt, 0); d <= 0 || d > ceil {
+				t.Fatalf("Delay(%d) = %s, want (0, %s]", attempt, d, ceil)
+			}
+		}
+	}
+	if d := b.Delay(1, 90*time.Second); d != 90*time.Second {
+		t.Errorf("Retry-After 90s gave %s", d)
+	}
+}
