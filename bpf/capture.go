@@ -319,6 +319,17 @@ func (c *Capture) Stats() (Stats, error) {
 	return s, nil
 }
 
+// Detach detaches every program, so that no new records arrive, while
+// Read can still drain what is in the ring (for a clean shutdown).
+func (c *Capture) Detach() error {
+	var errs []error
+	for _, l := range c.links {
+		errs = append(errs, l.Close())
+	}
+	c.links = nil
+	return errors.Join(errs...)
+}
+
 // Close detaches every program and closes the reader; a blocked Read
 // returns ErrClosed.
 func (c *Capture) Close() error {
@@ -326,10 +337,7 @@ func (c *Capture) Close() error {
 	if c.rd != nil {
 		errs = append(errs, c.rd.Close())
 	}
-	for _, l := range c.links {
-		errs = append(errs, l.Close())
-	}
-	c.links = nil
+	errs = append(errs, c.Detach())
 	if c.coll != nil {
 		c.coll.Close()
 	}
