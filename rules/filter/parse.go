@@ -587,6 +587,20 @@ func (p *parser) quoted() (string, bool) {
 	return "", false
 }
 
+// tryQuoted is quoted without the positioned error: false when the input
+// is not one well-formed quoted string.
+func (p *parser) tryQuoted() (s string, ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			if _, isParse := r.(parseError); !isParse {
+				panic(r)
+			}
+			s, ok = "", false
+		}
+	}()
+	return p.quoted()
+}
+
 // quoteToken shows the start of the remaining input in an error message.
 func quoteToken(r string) string {
 	if r == "" {

@@ -1,0 +1,213 @@
+package filter
+
+import "strings"
+
+// Matching primitives with libsinsp's semantics. None of them allocates.
+
+// lowerASCII is C's tolower for one byte, which is what libsinsp uses
+// (strcasestr, fnmatch with FNM_CASEFOLD, the tolower transformer).
+func lowerASCII(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+func upperASCII(c byte) byte {
+	if c >= 'a' && c <= 'z' {
+		return c - ('a' - 'A')
+	}
+	return c
+}
+
+// containsFold reports whether s contains needle ignoring ASCII case;
+// needle is already lower case.
+func containsFold(s, needle string) bool {
+	n := len(needle)
+	if n == 0 {
+		return true
+	}
+	first := needle[0]
+	for i := 0; i+n <= len(s); i++ {
+		if lowerASCII(s[i]) != first {
+			continue
+		}
+		j := 1
+		for j < n && lowerASCII(s[i+j]) == needle[j] {
+			j++
+		}
+		if j == n {
+			return true
+		}
+	}
+	return false
+}
+
+// globMatch is fnmatch(3) with flags 0 (or FNM_CASEFOLD when fold), as
+// libsinsp's glob and iglob use it: '*' matches any run of bytes including
+// '/', '?' one byte, [...] a set (! or ^ negates, ranges with -), and a
+// backslash quotes the next byte.
+func globMatch(pattern, s string, fold bool) bool {
+	p, i := 0, 0
+	starP, starI := -1, 0
+	for {
+		if p < len(pattern) {
+			switch c := pattern[p]; c {
+			case '*':
+				for p < len(pattern) && pattern[p] == '*' {
+					p++
+				}
+				if p == len(pattern) {
+					return true
+				}
+				starP, starI = p, i
+				continue
+			case '?':
+				if i < len(s) {
+					p++
+					i++
+					continue
+				}
+			case '[':
+				if i < len(s) {
+					if ok, next, valid := matchClass(pattern, p, s[i], fold); valid {
+						if ok {
+							p = next
+							i++
+							continue
+						}
+						break
+					}
+				}
+				// An unterminated '[' is an ordinary character.
+				if i < len(s) && eqByte('[', s[i], fold) {
+					p++
+					i++
+					continue
+				}
+			default:
+				lit := c
+				np := p + 1
+				if c == '\\' && p+1 < len(pattern) {
+					lit = pattern[p+1]
+					np = p + 2
+				}
+				if i < len(s) && eqByte(lit, s[i], fold) {
+					p = np
+					i++
+					continue
+				}
+			}
+		} else if i == len(s) {
+			return true
+		}
+		// Mismatch: let the last star swallow one more byte.
+		if starP < 0 || starI >= len(s) {
+			return false
+		}
+		starI++
+		p, i = starP, starI
+	}
+}
+
+func eqByte(a, b byte, fold bool) bool {
+	if fold {
+		return lowerASCII(a) == lowerASCII(b)
+	}
+	return a == b
+}
+
+// matchClass matches c against the bracket expression at pattern[p]
+// ('['). It returns whether c matched, the index after the expression,
+// and false for valid when the expression is not terminated.
+func matchClass(pattern string, p int, c byte, fold bool) (matched bool, next int, valid bool) {
+	i := p + 1
+	neg := false
+	if i < len(pattern) && (pattern[i] == '!' || pattern[i] == '^') {
+		neg = true
+		i++
+	}
+	first := true
+	for i < len(pattern) {
+		if pattern[i] == ']' && !first {
+			return matched != neg, i + 1, true
+		}
+		first = false
+		lo := pattern[i]
+		if lo == '\\' && i+1 < len(pattern) {
+			i++
+			lo = pattern[i]
+		}
+		i++
+		hi := lo
+		if i+1 < len(pattern) && pattern[i] == '-' && pattern[i+1] != ']' {
+			hi = pattern[i+1]
+			if hi == '\\' && i+2 < len(pattern) {
+				i++
+				hi = pattern[i+1]
+			}
+			i += 2
+		}
+		if inRange(c, lo, hi) || fold && (inRange(lowerASCII(c), lo, hi) || inRange(upperASCII(c), lo, hi)) {
+			matched = true
+		}
+	}
+	return false, 0, false
+}
+
+func inRange(c, lo, hi byte) bool { return lo <= c && c <= hi }
+
+// pathTrie is pmatch's prefix structure: path components from the root.
+// A path matches when one of the inserted paths is a component-wise prefix
+// of it (/etc matches /etc and /etc/passwd, not /etcd).
+type pathTrie struct {
+	end      bool
+	children map[string]*pathTrie
+}
+
+func (t *pathTrie) insert(path string) {
+	n := t
+	for comp, rest := nextComponent(path); comp != "" || rest != ""; comp, rest = nextComponent(rest) {
+		if comp == "" {
+			continue
+		}
+		if n.children == nil {
+			n.children = map[string]*pathTrie{}
+		}
+		c := n.children[comp]
+		if c == nil {
+			c = &pathTrie{}
+			n.children[comp] = c
+		}
+		n = c
+	}
+	n.end = true
+}
+
+func (t *pathTrie) match(path string) bool {
+	n := t
+	if n.end {
+		return true
+	}
+	for comp, rest := nextComponent(path); comp != "" || rest != ""; comp, rest = nextComponent(rest) {
+		if comp == "" {
+			continue
+		}
+		n = n.children[comp]
+		if n == nil {
+			return false
+		}
+		if n.end {
+			return true
+		}
+	}
+	return false
+}
+
+// nextComponent splits off the first '/'-separated component of path.
+func nextComponent(path string) (comp, rest string) {
+	if i := strings.IndexByte(path, '/'); i >= 0 {
+		return path[:i], path[i+1:]
+	}
+	return path, ""
+}
