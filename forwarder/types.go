@@ -7,6 +7,7 @@ import (
 	"github.com/nightjar-sec/nightjar/outputs/opsgenie"
 	"github.com/nightjar-sec/nightjar/outputs/rocketchat"
 	"github.com/nightjar-sec/nightjar/outputs/slack"
+	"github.com/nightjar-sec/nightjar/outputs/smtp"
 	"github.com/nightjar-sec/nightjar/outputs/webhook"
 )
 
@@ -21,4 +22,5 @@ var OutputTypes = []outputs.Type{
 	opsgenie.Type,
 	datadog.Type,
 	lambda.Type,
+	smtp.Type,
 }
