@@ -11,52 +11,52 @@ import (
 type argKind uint8
 
 const (
-	aNone     argKind = iota
-	aRes              // the result: a number, or the errno name on failure
-	aFd               // raw.Fd
-	aFd2              // raw.Fd2
-	aDirfd            // raw.Dirfd (AT_FDCWD printed as -100)
-	aDirfd2           // raw.Dirfd2
-	aPath             // raw.Path as given
-	aPath2            // raw.Path2 as given
-	aName             // raw.Name
-	aOpenFlags        // open flags by name
-	aOctMode          // mode in octal (open, mkdir)
-	aModeNames        // mode by S_I* names (chmod family)
-	aAddr             // raw.Addr, rendered
-	aTuple            // the fd's tuple after the call
-	aDomain           // socket family name
-	aType             // socket type, number
-	aProto            // socket protocol, number
-	aPtraceReq        // PTRACE_* name
-	aTargetPID        // raw.TargetPID
-	aSig              // signal name
-	aID0              // raw.IDs[0]
-	aID1              // raw.IDs[1]
-	aID2              // raw.IDs[2]
-	aArg              // raw.Arg, number
-	aArg2             // raw.Arg2, number
-	aFlagsTab         // raw.Flags through the syscall's flag table
-	aRawFlags         // raw.Flags, number
-	aBpfCmd           // BPF_* name
-	aPrctlOpt         // PR_* name
-	aFcntlCmd         // F_* name
-	aDev              // raw.Dev
-	aIno              // raw.Ino
-	aExe              // exec: argv[0]
-	aArgs             // exec: the arguments, space separated
-	aTid              // raw.TID
-	aPid              // raw.PID
-	aPtid             // raw.PPID
-	aCwd              // the process cwd
-	aComm             // raw.Comm
-	aTTY              // controlling tty
-	aPgid             // raw.PGID
-	aLoginUID         // raw.LoginUID
-	aEUID             // raw.EUID
-	aEGID             // raw.EGID
-	aExecFlags        // EXE_* flags
-	aCapInh           // capability sets as numbers
+	aNone      argKind = iota
+	aRes               // the result: a number, or the errno name on failure
+	aFd                // raw.Fd
+	aFd2               // raw.Fd2
+	aDirfd             // raw.Dirfd (AT_FDCWD printed as -100)
+	aDirfd2            // raw.Dirfd2
+	aPath              // raw.Path as given
+	aPath2             // raw.Path2 as given
+	aName              // raw.Name
+	aOpenFlags         // open flags by name
+	aOctMode           // mode in octal (open, mkdir)
+	aModeNames         // mode by S_I* names (chmod family)
+	aAddr              // raw.Addr, rendered
+	aTuple             // the fd's tuple after the call
+	aDomain            // socket family name
+	aType              // socket type, number
+	aProto             // socket protocol, number
+	aPtraceReq         // PTRACE_* name
+	aTargetPID         // raw.TargetPID
+	aSig               // signal name
+	aID0               // raw.IDs[0]
+	aID1               // raw.IDs[1]
+	aID2               // raw.IDs[2]
+	aArg               // raw.Arg, number
+	aArg2              // raw.Arg2, number
+	aFlagsTab          // raw.Flags through the syscall's flag table
+	aRawFlags          // raw.Flags, number
+	aBpfCmd            // BPF_* name
+	aPrctlOpt          // PR_* name
+	aFcntlCmd          // F_* name
+	aDev               // raw.Dev
+	aIno               // raw.Ino
+	aExe               // exec: argv[0]
+	aArgs              // exec: the arguments, space separated
+	aTid               // raw.TID
+	aPid               // raw.PID
+	aPtid              // raw.PPID
+	aCwd               // the process cwd
+	aComm              // raw.Comm
+	aTTY               // controlling tty
+	aPgid              // raw.PGID
+	aLoginUID          // raw.LoginUID
+	aEUID              // raw.EUID
+	aEGID              // raw.EGID
+	aExecFlags         // EXE_* flags
+	aCapInh            // capability sets as numbers
 	aCapPrm
 	aCapEff
 	aExeIno

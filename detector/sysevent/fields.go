@@ -385,7 +385,9 @@ func bindProc(b *binder) {
 	})
 	b.u64("proc.tty", func(e *Event, _ field.Arg) (uint64, bool) { return uint64(e.Proc.TTY), true })
 	b.i64("proc.pid", func(e *Event, _ field.Arg) (int64, bool) { return int64(e.Raw.PID), true })
-	b.i64("proc.ppid", func(e *Event, _ field.Arg) (int64, bool) { return int64(e.Proc.PPID), e.Proc.PPID != 0 || e.Proc.PID == 1 })
+	b.i64("proc.ppid", func(e *Event, _ field.Arg) (int64, bool) {
+		return int64(e.Proc.PPID), e.Proc.PPID != 0 || e.Proc.PID == 1
+	})
 	b.i64("proc.apid", func(e *Event, a field.Arg) (int64, bool) {
 		if p := e.ancestor(level(a)); p != nil {
 			return int64(p.PID), true
@@ -676,4 +678,3 @@ func bindUserFD(b *binder) {
 		return e.Proc.ContainerRuntime, e.Proc.ContainerRuntime != ""
 	})
 }
-
