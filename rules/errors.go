@@ -34,7 +34,10 @@ func place(file string, line, col int, item, msg string) string {
 	var b strings.Builder
 	b.WriteString(file)
 	if line > 0 {
-		fmt.Fprintf(&b, ":%d:%d", line, col)
+		fmt.Fprintf(&b, ":%d", line)
+		if col > 0 {
+			fmt.Fprintf(&b, ":%d", col)
+		}
 	}
 	b.WriteString(": ")
 	if item != "" {

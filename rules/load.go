@@ -36,6 +36,7 @@ type Loader struct {
 	EngineVersions []string
 	PluginVersions []PluginRequirement
 
+	files []string // in load order, for sorting messages
 	errs  Errors
 	warns []Warning
 	seen  map[string]bool // error and warning texts already reported
@@ -81,6 +82,7 @@ type ruleDef struct {
 	skipUnknown  bool
 	capture      bool
 	captureDur   int
+	broken       bool // had load errors: compiled only to report more
 	file         string
 	line         int
 	col          int
@@ -245,6 +247,7 @@ func (l *Loader) Load(name string, data []byte) error {
 }
 
 func (l *Loader) load(name string, data []byte) {
+	l.files = append(l.files, name)
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		msg := err.Error()
@@ -255,7 +258,7 @@ func (l *Loader) load(name string, data []byte) {
 		} else {
 			msg = strings.TrimPrefix(msg, "yaml: ")
 		}
-		l.errs = append(l.errs, &Error{File: name, Line: line, Col: 1, Msg: "invalid YAML: " + msg})
+		l.errs = append(l.errs, &Error{File: name, Line: line, Msg: "invalid YAML: " + msg})
 		return
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
@@ -798,9 +801,9 @@ func (f *fileCtx) rule(m *mapping) {
 			all = append(all, k)
 		}
 	}
-	if !f.ruleFields(m, item, d, nil, all, nil) {
-		return
-	}
+	// A rule with errors is kept (and compiled, for more errors): the load
+	// fails anyway, and the writer sees every problem at once.
+	d.broken = !f.ruleFields(m, item, d, nil, all, nil)
 	if prev != nil {
 		*prev = *d // a redefinition replaces the rule where it stood
 		return

@@ -1,0 +1,63 @@
+package rules
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/nightjar-sec/nightjar/rules/field"
+)
+
+// compatDir finds shared/compat/falco by walking up from the package
+// directory, so the tests do not depend on where the checkout sits.
+func compatDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		for _, c := range []string{filepath.Join(dir, "shared", "compat", "falco"), filepath.Join(dir, "..", "shared", "compat", "falco")} {
+			if st, err := os.Stat(filepath.Join(c, "falco_rules.yaml")); err == nil && !st.IsDir() {
+				return c
+			}
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("shared/compat/falco (Falco's rule files) not found above " + dir)
+		}
+		dir = parent
+	}
+}
+
+func TestFalcoRuleFilesLoad(t *testing.T) {
+	dir := compatDir(t)
+	cases := []struct {
+		name  string
+		files []string
+		rules int
+	}{
+		{"stable", []string{"falco_rules.yaml"}, 25},
+		{"stable+incubating", []string{"falco_rules.yaml", "falco-incubating_rules.yaml"}, 25 + 31},
+		{"stable+sandbox", []string{"falco_rules.yaml", "falco-sandbox_rules.yaml"}, 25 + 37},
+		{"k8s_audit", []string{"k8s_audit_rules.yaml"}, 48},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			l := NewLoader(field.Syscall(), field.K8sAudit())
+			for _, f := range c.files {
+				l.LoadPath(filepath.Join(dir, f))
+			}
+			rs, err := l.Compile(Options{})
+			if err != nil {
+				t.Fatalf("Falco's rules do not load:\n%v", err)
+			}
+			if n := len(rs.Rules()); n != c.rules {
+				t.Fatalf("loaded %d rules, want %d", n, c.rules)
+			}
+			for _, w := range l.Warnings() {
+				t.Logf("warning: %s", w)
+			}
+		})
+	}
+}
