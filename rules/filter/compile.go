@@ -18,7 +18,7 @@ import (
 // Env is what a condition is compiled against.
 type Env struct {
 	Source *field.Source
-	Macros map[string]Expr     // parsed macro conditions, by name
+	Macros map[string]Expr // parsed macro conditions, by name
 	// Lists holds list items by name, with lists inside lists already
 	// expanded. Items are as written in the rule file: an item that is a
 	// quoted string ('"10.0.0.0/8"') is unquoted here, as Falco does when
