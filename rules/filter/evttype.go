@@ -11,11 +11,6 @@ type evset struct {
 
 func allTypes() evset { return evset{compl: true} }
 
-func (s evset) has(id int) bool {
-	_, in := s.ids[id]
-	return in != s.compl
-}
-
 func (s evset) complement() evset { return evset{ids: s.ids, compl: !s.compl} }
 
 func (s evset) sorted() []int {

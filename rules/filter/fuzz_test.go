@@ -47,3 +47,46 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCompile compiles and evaluates whatever parses, against the test
+// source with a few macros and lists: no input may panic the compiler or
+// the evaluator, and a compile failure must be a list of positioned errors.
+func FuzzCompile(f *testing.F) {
+	for _, c := range benchConds {
+		f.Add(c.cond)
+	}
+	for _, s := range []string{
+		"m1 and t.aname[1] in (l1, x) and tolower(t.name) glob 'b*'",
+		"t.pid != val(t.ppid) or len(t.list) > 1 or b64(t.path) bcontains 00",
+		"not (evt.type != openat or t.net in (10.0.0.0/8))",
+		"cyc or t.buf bstartswith 7f",
+	} {
+		f.Add(s)
+	}
+	s := testSource(f)
+	ev := sampleEvent(s)
+	env := &Env{Source: s, Macros: map[string]Expr{}, Lists: map[string][]string{"l1": {"a", `"b c"`}, "l2": {"1", "2"}}}
+	for name, m := range map[string]string{"m1": "t.pid > 1 and evt.type = openat", "cyc": "m1 and cyc"} {
+		e, err := Parse(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		env.Macros[name] = e
+	}
+	f.Fuzz(func(t *testing.T, cond string) {
+		e, err := Parse(cond)
+		if err != nil {
+			return
+		}
+		flt, err := Compile(e, env)
+		if err != nil {
+			es, ok := err.(Errors)
+			if !ok || len(es) == 0 {
+				t.Fatalf("compile error %T %v, want non-empty Errors", err, err)
+			}
+			return
+		}
+		flt.Match(ev)
+		flt.EventTypes()
+	})
+}
