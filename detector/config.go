@@ -199,7 +199,7 @@ func LoadConfig(path string, explicit bool, overrides []string) (*Config, []stri
 		case err == nil:
 			decodeLayer(&cfg, path, data, &errs, &warns)
 		case errors.Is(err, os.ErrNotExist) && !explicit:
-			slog.Info("no configuration file, using the embedded defaults", "path", path)
+			// The default path is optional: the embedded defaults apply.
 		default:
 			return nil, nil, fmt.Errorf("configuration: %w", err)
 		}
