@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,6 +31,14 @@ type Config struct {
 	// ExcludePID is a thread group id whose events the kernel drops (the
 	// detector's own process); 0 excludes nothing.
 	ExcludePID int
+	// FlushInterval bounds how long a record can wait in the ring: the
+	// kernel wakes the reader only once WakeupBytes are waiting (a wakeup
+	// per record would cost a context switch per event), and the reader
+	// also looks at this interval. 0 means 20ms.
+	FlushInterval time.Duration
+	// WakeupBytes is how many bytes must wait in the ring before the kernel
+	// wakes the reader; 0 means RingSize/16 capped at 256 KiB.
+	WakeupBytes int
 }
 
 // DefaultRingSize is the ring buffer size when Config.RingSize is 0.
@@ -73,6 +82,10 @@ type Capture struct {
 	bootToEpoch int64
 	attached    []string
 	unavailable []string
+
+	stopFlush chan struct{}
+	flushDone chan struct{}
+	closeOnce sync.Once
 
 	decoded      [KindExit + 1]atomic.Uint64
 	decodedSys   [sysCount]atomic.Uint64
@@ -142,6 +155,17 @@ func Load(cfg Config) (*Capture, error) {
 	spec.Maps["events"].MaxEntries = uint32(ringSize)
 	if err := spec.Variables["exclude_tgid"].Set(uint32(cfg.ExcludePID)); err != nil {
 		return nil, fmt.Errorf("bpf: set exclude_tgid: %w", err)
+	}
+	wakeup := cfg.WakeupBytes
+	if wakeup <= 0 {
+		wakeup = min(ringSize/16, 256<<10)
+	}
+	if err := spec.Variables["wakeup_bytes"].Set(uint64(wakeup)); err != nil {
+		return nil, fmt.Errorf("bpf: set wakeup_bytes: %w", err)
+	}
+	flush := cfg.FlushInterval
+	if flush <= 0 {
+		flush = 20 * time.Millisecond
 	}
 
 	c := &Capture{}
@@ -225,10 +249,31 @@ func Load(cfg Config) (*Capture, error) {
 		return nil, fmt.Errorf("bpf: open ring buffer: %w", err)
 	}
 	c.bootToEpoch = bootToEpoch()
+	c.stopFlush = make(chan struct{})
+	c.flushDone = make(chan struct{})
+	go c.flushLoop(flush)
 	if len(c.unavailable) > 0 {
 		slog.Warn("bpf: syscalls without a tracepoint on this kernel are not captured", "syscalls", c.unavailable)
 	}
 	return c, nil
+}
+
+// flushLoop wakes the reader periodically so that records sent without a
+// wakeup are read within the interval.
+func (c *Capture) flushLoop(every time.Duration) {
+	defer close(c.flushDone)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stopFlush:
+			return
+		case <-t.C:
+			if c.rd.AvailableBytes() > 0 {
+				c.rd.Flush()
+			}
+		}
+	}
 }
 
 // bootToEpoch returns wall-clock minus CLOCK_BOOTTIME in ns, taking the
@@ -259,6 +304,9 @@ func (c *Capture) Unavailable() []string { return append([]string(nil), c.unavai
 func (c *Capture) Read(ev *Event) error {
 	for {
 		if err := c.rd.ReadInto(&c.rec); err != nil {
+			if errors.Is(err, ringbuf.ErrFlushed) {
+				continue // the periodic wakeup, after the ring was drained
+			}
 			if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
 				return ErrClosed
 			}
@@ -319,6 +367,24 @@ func (c *Capture) Stats() (Stats, error) {
 	return s, nil
 }
 
+// ProgramRuntime sums the kernel's run time and run count over the loaded
+// programs: the capture's CPU cost in the kernel. The kernel counts only
+// while BPF stats are on (sysctl kernel.bpf_stats_enabled=1, or
+// ebpf.EnableStats); otherwise both are zero.
+func (c *Capture) ProgramRuntime() (time.Duration, uint64, error) {
+	var total time.Duration
+	var runs uint64
+	for name, p := range c.coll.Programs {
+		st, err := p.Stats()
+		if err != nil {
+			return 0, 0, fmt.Errorf("bpf: stats of program %s: %w", name, err)
+		}
+		total += st.Runtime
+		runs += st.RunCount
+	}
+	return total, runs, nil
+}
+
 // Detach detaches every program, so that no new records arrive, while
 // Read can still drain what is in the ring (for a clean shutdown).
 func (c *Capture) Detach() error {
@@ -334,6 +400,12 @@ func (c *Capture) Detach() error {
 // returns ErrClosed.
 func (c *Capture) Close() error {
 	var errs []error
+	c.closeOnce.Do(func() {
+		if c.stopFlush != nil {
+			close(c.stopFlush)
+			<-c.flushDone
+		}
+	})
 	if c.rd != nil {
 		errs = append(errs, c.rd.Close())
 	}

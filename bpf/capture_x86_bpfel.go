@@ -214,6 +214,7 @@ const (
 	captureProgSchedFork         = "sched_fork"
 	captureVarExcludeTgid        = "exclude_tgid"
 	captureVarUnusedRecord       = "unused_record"
+	captureVarWakeupBytes        = "wakeup_bytes"
 )
 
 // loadCapture returns the embedded CollectionSpec for capture.
@@ -393,6 +394,7 @@ type captureMapSpecs struct {
 type captureVariableSpecs struct {
 	ExcludeTgid  *ebpf.VariableSpec `ebpf:"exclude_tgid"`
 	UnusedRecord *ebpf.VariableSpec `ebpf:"unused_record"`
+	WakeupBytes  *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // captureObjects contains all objects after they have been loaded into the kernel.
@@ -436,6 +438,7 @@ func (m *captureMaps) Close() error {
 type captureVariables struct {
 	ExcludeTgid  *ebpf.Variable `ebpf:"exclude_tgid"`
 	UnusedRecord *ebpf.Variable `ebpf:"unused_record"`
+	WakeupBytes  *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // capturePrograms contains all programs after they have been loaded into the kernel.

@@ -24,6 +24,11 @@ char LICENSE[] SEC("license") = "Dual MIT/GPL";
 // detector never sees (or feeds back on) its own reads and writes.
 const volatile __u32 exclude_tgid = 0;
 
+// Waking the reader for every record costs an IPI and a context switch per
+// event: the reader is woken when this many bytes wait in the ring (and user
+// space also polls on a short timer, so a lone record is not stuck).
+const volatile __u64 wakeup_bytes = 0;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20); // replaced by Config.RingSize at load
@@ -43,8 +48,9 @@ struct {
 	__type(value, struct record);
 } scratch SEC(".maps");
 
-// Syscall arguments between enter and exit, per thread. LRU so that threads
-// that die inside a syscall (or exec from a non-leader thread) never fill it.
+// Syscall arguments between enter and exit, per thread. A preallocated hash
+// (faster than LRU); entries that an exit never consumes are removed when
+// the thread exits or execs, so it does not fill up.
 struct pending {
 	__u64 args[6];
 	__u32 sys;
@@ -52,7 +58,7 @@ struct pending {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u32);
 	__type(value, struct pending);
@@ -115,22 +121,33 @@ static __always_inline __u32 pid_nr(struct pid *p)
 	return BPF_CORE_READ(p, numbers[0].nr);
 }
 
-// The fields every record carries: who, when, with which credentials.
-static __always_inline void fill_task(struct record *r, struct task_struct *t)
+// The fields every record carries: who, when, with which credentials. It
+// runs for every event, so it walks the current task through its BTF
+// pointer (plain loads) rather than one bpf_probe_read call per field.
+static __always_inline void fill_task(struct record *r)
 {
+	struct task_struct *t = bpf_get_current_task_btf();
 	__u64 id = bpf_get_current_pid_tgid();
 	r->boot_ns = bpf_ktime_get_boot_ns();
 	r->pid = id >> 32;
 	r->tid = (__u32)id;
-	r->ppid = BPF_CORE_READ(t, real_parent, tgid);
-	r->vtid = pid_vnr(BPF_CORE_READ(t, thread_pid));
-	r->vpid = pid_vnr(BPF_CORE_READ(t, group_leader, thread_pid));
-	const struct cred *c = BPF_CORE_READ(t, cred);
-	r->uid = BPF_CORE_READ(c, uid.val);
-	r->gid = BPF_CORE_READ(c, gid.val);
-	r->euid = BPF_CORE_READ(c, euid.val);
-	r->egid = BPF_CORE_READ(c, egid.val);
-	r->loginuid = BPF_CORE_READ(t, loginuid.val);
+	r->ppid = t->real_parent->tgid;
+	const struct cred *c = t->cred;
+	r->uid = c->uid.val;
+	r->gid = c->gid.val;
+	r->euid = c->euid.val;
+	r->egid = c->egid.val;
+	r->loginuid = t->loginuid.val;
+	// The pid namespace ids: in the initial namespace (level 0) they are
+	// the global ones; otherwise read the task's own level.
+	struct pid *tp = t->thread_pid;
+	if (tp->level == 0) {
+		r->vtid = r->tid;
+		r->vpid = r->pid;
+	} else {
+		r->vtid = pid_vnr(tp);
+		r->vpid = pid_vnr(t->group_leader->thread_pid);
+	}
 	bpf_get_current_comm(&r->comm, sizeof(r->comm));
 }
 
@@ -140,7 +157,15 @@ static __always_inline void send(void *ctx, struct record *r)
 	if (len > DATA_MAX)
 		len = DATA_MAX;
 	count(CNT_SEEN);
-	if (bpf_ringbuf_output(&events, r, sizeof(struct record) - sizeof(r->data) + len, 0))
+	__u64 size = sizeof(struct record) - sizeof(r->data) + len;
+	// Wake the reader only for the record that crosses wakeup_bytes: a
+	// wakeup is an IPI (a VM exit under a hypervisor), far dearer than the
+	// record itself, and a reader that is behind needs no more than one.
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	__u64 flags = BPF_RB_NO_WAKEUP;
+	if (avail < wakeup_bytes && avail + size >= wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	if (bpf_ringbuf_output(&events, r, size, flags))
 		count(CNT_DROP_RINGFULL);
 }
 
@@ -486,7 +511,7 @@ static __always_inline int on_exit(struct sys_exit_ctx *ctx, __u32 sys)
 	if (!r)
 		return 0;
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	fill_task(r, t);
+	fill_task(r);
 	r->ret = ret;
 
 	switch (sys) {
@@ -810,12 +835,16 @@ int sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 	struct pending *p = bpf_map_lookup_elem(&pending, &old_tid);
 	if (p && p->sys == SYS_EXECVEAT)
 		sys = SYS_EXECVEAT;
+	// A non-leader thread that execs takes the leader's tid: its entry
+	// would never meet its exit.
+	if (p && old_tid != (__u32)bpf_get_current_pid_tgid())
+		bpf_map_delete_elem(&pending, &old_tid);
 
 	struct record *r = new_record(KIND_EXEC, sys);
 	if (!r)
 		return 0;
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	fill_task(r, t);
+	fill_task(r);
 
 	// The filename as given to exec, from the tracepoint's own copy.
 	__u32 loc = ctx->__data_loc_filename & 0xffff;
@@ -885,7 +914,7 @@ int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 	struct record *r = new_record(KIND_FORK, 0);
 	if (!r)
 		return 0;
-	fill_task(r, (struct task_struct *)bpf_get_current_task());
+	fill_task(r);
 	r->child_pid = BPF_CORE_READ(child, tgid);
 	r->child_tid = BPF_CORE_READ(child, pid);
 	r->start_boot_ns = BPF_CORE_READ(child, start_boottime);
@@ -898,11 +927,14 @@ int sched_exit(struct trace_event_raw_sched_process_exit *ctx)
 {
 	if (excluded())
 		return 0;
+	// A thread that dies inside a syscall leaves its entry behind.
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	bpf_map_delete_elem(&pending, &tid);
 	struct record *r = new_record(KIND_EXIT, 0);
 	if (!r)
 		return 0;
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	fill_task(r, t);
+	fill_task(r);
 	r->exit_code = BPF_CORE_READ(t, exit_code);
 	r->group_dead = ctx->group_dead; // the last thread of the process
 

@@ -1,0 +1,163 @@
+package bpf
+
+import (
+	"errors"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/nightjar-sec/nightjar/bpf/workload"
+)
+
+// These benchmarks run each loop without and with the capture attached in
+// the same run (sub-benchmarks off and on). Wall time (ns/op) is noisy on a
+// shared machine, so they also report CPU time, which waiting for a CPU
+// does not inflate: cpu-ns/op of the looping thread (open/close) or of the
+// exec'd children (exec), and bpf-ns/op, the kernel programs' own run time
+// per loop iteration (from the kernel's BPF stats).
+
+// drained is a capture with a goroutine that reads and decodes every record,
+// as the detector would (without rules).
+type drained struct {
+	c     *Capture
+	stats interface{ Close() error }
+	done  chan struct{}
+}
+
+func startDrained(b *testing.B, syscalls []string) *drained {
+	b.Helper()
+	st, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		b.Fatalf("enable BPF stats: %v", err)
+	}
+	c, err := Load(Config{Syscalls: syscalls})
+	if err != nil {
+		st.Close()
+		b.Fatal(err)
+	}
+	d := &drained{c: c, stats: st, done: make(chan struct{})}
+	go func() {
+		defer close(d.done)
+		var ev Event
+		for {
+			if err := c.Read(&ev); err != nil {
+				if !errors.Is(err, ErrClosed) {
+					b.Error(err)
+				}
+				return
+			}
+		}
+	}()
+	return d
+}
+
+// stop waits for the ring to drain, closes the capture and returns its
+// counters.
+func (d *drained) stop(b *testing.B) Stats {
+	b.Helper()
+	for i := 0; i < 200 && d.c.Pending() > 0; i++ {
+		time.Sleep(5 * time.Millisecond)
+	}
+	st, err := d.c.Stats()
+	if err != nil {
+		b.Fatal(err)
+	}
+	d.c.Close()
+	d.stats.Close()
+	<-d.done
+	return st
+}
+
+// bpfTime is the programs' accumulated run time, for bpf-ns/op.
+func (d *drained) bpfTime(b *testing.B) time.Duration {
+	rt, _, err := d.c.ProgramRuntime()
+	if err != nil {
+		b.Fatal(err)
+	}
+	return rt
+}
+
+func rusage(who int) time.Duration {
+	var ru unix.Rusage
+	unix.Getrusage(who, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchSyscalls is a rule set's worth of syscalls: everything supported.
+var benchSyscalls = SupportedSyscalls()
+
+func execLoop(d *drained) func(b *testing.B) {
+	return func(b *testing.B) {
+		cpu0 := rusage(unix.RUSAGE_CHILDREN)
+		var bpf0 time.Duration
+		if d != nil {
+			bpf0 = d.bpfTime(b)
+		}
+		b.ResetTimer()
+		if err := workload.Exec(b.N, 2, "/bin/true"); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(rusage(unix.RUSAGE_CHILDREN)-cpu0)/float64(b.N), "child-cpu-ns/op")
+		if d != nil {
+			b.ReportMetric(float64(d.bpfTime(b)-bpf0)/float64(b.N), "bpf-ns/op")
+		}
+	}
+}
+
+// BenchmarkExec times an exec-heavy loop (/bin/true, 2 spawners).
+func BenchmarkExec(b *testing.B) {
+	b.Run("off", execLoop(nil))
+	d := startDrained(b, benchSyscalls)
+	b.Run("on", execLoop(d))
+	st := d.stop(b)
+	if st.DroppedRingFull > 0 {
+		b.Errorf("%d records dropped", st.DroppedRingFull)
+	}
+}
+
+func openLoop(d *drained) func(b *testing.B) {
+	return func(b *testing.B) {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		cpu0 := rusage(unix.RUSAGE_THREAD)
+		var bpf0 time.Duration
+		if d != nil {
+			bpf0 = d.bpfTime(b)
+		}
+		b.ResetTimer()
+		if err := workload.OpenClose(b.N, "/etc/hostname"); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		b.ReportMetric(float64(rusage(unix.RUSAGE_THREAD)-cpu0)/float64(b.N), "cpu-ns/op")
+		if d != nil {
+			b.ReportMetric(float64(d.bpfTime(b)-bpf0)/float64(b.N), "bpf-ns/op")
+		}
+	}
+}
+
+// BenchmarkOpenClose times an open/close loop on one thread.
+func BenchmarkOpenClose(b *testing.B) {
+	b.Run("off", openLoop(nil))
+	d := startDrained(b, benchSyscalls)
+	b.Run("on", openLoop(d))
+	d.stop(b)
+}
+
+// BenchmarkExecRate execs as fast as this machine can (4 spawners) with the
+// capture attached and reports the rate and the drops (the target is 0).
+func BenchmarkExecRate(b *testing.B) {
+	d := startDrained(b, benchSyscalls)
+	start := time.Now()
+	if err := workload.Exec(b.N, 4, "/bin/true"); err != nil {
+		b.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	st := d.stop(b)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "execs/s")
+	b.ReportMetric(float64(st.DroppedRingFull), "drops")
+}
