@@ -1,0 +1,245 @@
+// Command nightjar-sidekick is the forwarder: it takes Falco-format alerts on
+// port 2801 and delivers them, durably, to the configured outputs. It is a
+// drop-in for falcosidekick (same endpoints, same environment variables).
+//
+//	nightjar-sidekick [-c config.yaml]
+//	nightjar-sidekick routes test -c config.yaml --priority P --rule R [--tags a,b] [--source S] [--json]
+//	nightjar-sidekick --version
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nightjar-sec/nightjar/alert"
+	"github.com/nightjar-sec/nightjar/forwarder"
+	"github.com/nightjar-sec/nightjar/forwarder/config"
+	"github.com/nightjar-sec/nightjar/forwarder/route"
+)
+
+// version is set at build time (-X main.version=...).
+var version = "dev"
+
+// shutdownTimeout bounds a graceful stop: requests in flight, then
+// delivery attempts in flight.
+const shutdownTimeout = 30 * time.Second
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
+}
+
+// run is main without the process: it returns the exit status (0 ok, 1
+// failure, 2 usage).
+func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) int {
+	if len(args) >= 2 && args[0] == "routes" && args[1] == "test" {
+		return routesTest(args[2:], environ, stdout, stderr)
+	}
+	fs := flag.NewFlagSet("nightjar-sidekick", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("c", "", "configuration `file` (YAML); every key can also be set by environment variable (slack.webhookurl = SLACK_WEBHOOKURL)")
+	fs.StringVar(cfgPath, "config", "", "same as -c")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage:\n  nightjar-sidekick [-c FILE]\n  nightjar-sidekick routes test -c FILE --priority P --rule R [--tags a,b] [--source S] [--json]\n  nightjar-sidekick --version\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "nightjar-sidekick: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return 2
+	}
+	if *showVersion {
+		fmt.Fprintln(stdout, "nightjar-sidekick", version)
+		return 0
+	}
+
+	cfg, err := config.Load(*cfgPath, environ, forwarder.OutputTypes)
+	if err != nil {
+		fmt.Fprintln(stderr, "nightjar-sidekick: configuration:", err)
+		return 1
+	}
+	log := newLogger(cfg, stderr)
+	sk, err := forwarder.New(ctx, forwarder.Options{Config: cfg, Log: log, Version: version})
+	if err != nil {
+		log.Error("start-up failed", "err", err)
+		return 1
+	}
+	served := make(chan error, 1)
+	go func() { served <- sk.Serve() }()
+	select {
+	case err := <-served:
+		log.Error("server stopped", "err", err)
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		_ = sk.Shutdown(sctx)
+		return 1
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := sk.Shutdown(sctx); err != nil {
+		log.Error("shutdown", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	if cfg.Debug {
+		opts.Level = slog.LevelDebug
+	}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// routesTest prints where an alert would go, and why.
+func routesTest(args, environ []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("nightjar-sidekick routes test", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("c", "", "configuration `file` (the environment applies too, as for the daemon)")
+	fs.StringVar(cfgPath, "config", "", "same as -c")
+	prio := fs.String("priority", "", "the alert's `priority` (required)")
+	rule := fs.String("rule", "", "the alert's `rule` name (required)")
+	tags := fs.String("tags", "", "the alert's `tags`, comma-separated")
+	source := fs.String("source", "syscall", "the alert's event `source`")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if *prio == "" || *rule == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: nightjar-sidekick routes test -c FILE --priority P --rule R [--tags a,b] [--source S] [--json]")
+		return 2
+	}
+	p, err := alert.ParsePriority(*prio)
+	if err != nil {
+		fmt.Fprintln(stderr, "nightjar-sidekick: --priority:", err)
+		return 2
+	}
+	cfg, err := config.Load(*cfgPath, environ, forwarder.OutputTypes)
+	if err != nil {
+		fmt.Fprintln(stderr, "nightjar-sidekick: configuration:", err)
+		return 1
+	}
+	r, err := route.New(cfg.Routes, cfg.RouteOutputs())
+	if err != nil {
+		fmt.Fprintln(stderr, "nightjar-sidekick: configuration:", err)
+		return 1
+	}
+	a := &alert.Alert{Priority: p, Rule: *rule, Source: *source, Time: time.Now().UTC(), Output: "routes test"}
+	for _, t := range strings.Split(*tags, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			a.Tags = append(a.Tags, t)
+		}
+	}
+	ex := r.Explain(a)
+	if *asJSON {
+		out := struct {
+			Alert struct {
+				Priority string   `json:"priority"`
+				Rule     string   `json:"rule"`
+				Source   string   `json:"source"`
+				Tags     []string `json:"tags"`
+			} `json:"alert"`
+			route.Explanation
+		}{Explanation: ex}
+		out.Alert.Priority, out.Alert.Rule, out.Alert.Source, out.Alert.Tags = p.String(), a.Rule, a.Source, a.Tags
+		if out.Alert.Tags == nil {
+			out.Alert.Tags = []string{}
+		}
+		if out.Routes == nil {
+			out.Routes = []route.RouteResult{}
+		}
+		if out.Outputs == nil {
+			out.Outputs = []route.Delivery{}
+		}
+		if out.Filtered == nil {
+			out.Filtered = []route.Delivery{}
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			fmt.Fprintln(stderr, "nightjar-sidekick:", err)
+			return 1
+		}
+		return 0
+	}
+	printExplanation(stdout, a, len(cfg.Outputs), ex)
+	return 0
+}
+
+func printExplanation(w io.Writer, a *alert.Alert, nOutputs int, ex route.Explanation) {
+	fmt.Fprintf(w, "alert: priority=%s rule=%q source=%s tags=[%s]\n", a.Priority, a.Rule, a.Source, strings.Join(a.Tags, ","))
+	if len(ex.Routes) == 0 {
+		fmt.Fprintln(w, "routes: none (every output takes the alerts at or above its minimumpriority)")
+	} else {
+		fmt.Fprintln(w, "routes:")
+		for _, r := range ex.Routes {
+			name := r.Name
+			if name == "" {
+				name = "(unnamed)"
+			}
+			verdict := "match"
+			if !r.Matched {
+				verdict = "no match: " + r.Reason
+				if strings.HasPrefix(r.Reason, "not tried") {
+					verdict = r.Reason
+				}
+			} else if r.Reason != "" {
+				verdict += ": " + r.Reason
+			}
+			fmt.Fprintf(w, "  [%d] %s: %s\n", r.Index, name, verdict)
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	switch {
+	case nOutputs == 0:
+		fmt.Fprintln(tw, "delivered to: nothing (no output is enabled)")
+	case len(ex.Outputs) == 0:
+		fmt.Fprintln(tw, "delivered to: nothing")
+	default:
+		fmt.Fprintln(tw, "delivered to:")
+		for _, d := range ex.Outputs {
+			fmt.Fprintf(tw, "  %s\tvia %s\n", d.Output, via(d.Via))
+		}
+	}
+	if len(ex.Filtered) > 0 {
+		fmt.Fprintln(tw, "filtered by threshold:")
+		for _, d := range ex.Filtered {
+			fmt.Fprintf(tw, "  %s\tvia %s\t%s\n", d.Output, via(d.Via), d.Reason)
+		}
+	}
+	tw.Flush()
+}
+
+func via(v string) string {
+	if v == "default" {
+		return "default (no route names it)"
+	}
+	return v
+}
