@@ -21,3 +21,8 @@ var Rules []byte
 //
 //go:embed nightjar_rules.local.yaml
 var Local []byte
+
+// Tests is nightjar_rules_test.yaml: cases for `nightjar test`.
+//
+//go:embed nightjar_rules_test.yaml
+var Tests []byte

@@ -1,0 +1,507 @@
+// Package detector is the nightjar daemon: configuration, the engine loop
+// (kernel capture or a recording -> process state -> rules -> outputs),
+// recordings, and the rule test runner behind `nightjar test`.
+package detector
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/nightjar-sec/nightjar/alert"
+	"github.com/nightjar-sec/nightjar/bpf"
+	"github.com/nightjar-sec/nightjar/detector/output"
+	"github.com/nightjar-sec/nightjar/detector/state"
+	"github.com/nightjar-sec/nightjar/detector/sysevent"
+	"github.com/nightjar-sec/nightjar/rules"
+	"github.com/nightjar-sec/nightjar/rules/field"
+)
+
+// Options are the command line's choices.
+type Options struct {
+	ConfigPath     string // -c
+	ConfigExplicit bool   // -c was given: a missing file is an error
+	Overrides      []string
+	RulesPaths     []string // -r: replaces rules_files
+	Tags, SkipTags []string // -t, -T
+	Validate       []string // -V: validate these rule files and stop
+	DescribeRules  bool     // -L
+	ListFields     bool     // --list
+	Replay         string   // -e
+	Record         string   // --record
+	Duration       time.Duration
+	Version        string
+
+	Stdout, Stderr io.Writer // default os.Stdout, os.Stderr
+}
+
+// ExitError carries the exit status for the caller.
+type ExitError struct {
+	Code int
+	Err  error
+}
+
+func (e *ExitError) Error() string { return e.Err.Error() }
+func (e *ExitError) Unwrap() error { return e.Err }
+
+func (o *Options) defaults() {
+	if o.Stdout == nil {
+		o.Stdout = os.Stdout
+	}
+	if o.Stderr == nil {
+		o.Stderr = os.Stderr
+	}
+}
+
+// setupLogging points slog at stderr at the configured level.
+func setupLogging(cfg *Config, w io.Writer) {
+	lvl, _ := parseLogLevel(cfg.LogLevel)
+	slog.SetDefault(slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl})))
+}
+
+// Run runs the detector until ctx ends, -M passes, or a replay is done.
+func Run(ctx context.Context, o Options) error {
+	o.defaults()
+	cfg, warns, err := LoadConfig(o.ConfigPath, o.ConfigExplicit, o.Overrides)
+	if err != nil {
+		return &ExitError{Code: 2, Err: err}
+	}
+	setupLogging(cfg, o.Stderr)
+	for _, w := range warns {
+		slog.Warn(w)
+	}
+	if len(o.Validate) > 0 {
+		return validate(o, cfg)
+	}
+	src := sysevent.NewSource()
+	if o.ListFields {
+		return listFields(o.Stdout, src)
+	}
+	rs, err := loadRuleset(src, cfg, o)
+	if err != nil {
+		return &ExitError{Code: 1, Err: err}
+	}
+	if o.DescribeRules {
+		return describeRules(o.Stdout, rs)
+	}
+	return runEngine(ctx, o, cfg, src, rs)
+}
+
+func rulesPaths(cfg *Config, o Options) []string {
+	if len(o.RulesPaths) > 0 {
+		return o.RulesPaths
+	}
+	return cfg.RulesFiles
+}
+
+// loadRuleset loads and compiles the rules for src, logging the warnings.
+func loadRuleset(src *field.Source, cfg *Config, o Options) (*rules.Ruleset, error) {
+	paths := rulesPaths(cfg, o)
+	if len(paths) == 0 {
+		return nil, errors.New("no rules: rules_files is empty and no -r was given")
+	}
+	l, err := LoadRules(src, paths)
+	if err != nil {
+		return nil, fmt.Errorf("loading rules:\n%w", err)
+	}
+	opts, err := RuleOptions(cfg, o.Tags, o.SkipTags)
+	if err != nil {
+		return nil, err
+	}
+	rs, err := l.Compile(opts)
+	for _, w := range l.Warnings() {
+		slog.Warn("rules: " + w.String())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading rules:\n%w", err)
+	}
+	n := 0
+	for _, r := range rs.Rules() {
+		if r.Enabled {
+			n++
+		}
+	}
+	slog.Info("rules loaded", "files", strings.Join(paths, ","), "rules", len(rs.Rules()), "enabled", n)
+	return rs, nil
+}
+
+// validate is -V: load the files in order, then compile, and print every
+// error (file:line:col) and warning.
+func validate(o Options, cfg *Config) error {
+	src := sysevent.NewSource()
+	l := rules.NewLoader(src)
+	for _, p := range o.Validate {
+		l.LoadPath(p)
+	}
+	opts, err := RuleOptions(cfg, o.Tags, o.SkipTags)
+	if err != nil {
+		return &ExitError{Code: 2, Err: err}
+	}
+	rs, err := l.Compile(opts)
+	for _, w := range l.Warnings() {
+		fmt.Fprintf(o.Stdout, "warning: %s\n", w)
+	}
+	if err != nil {
+		var es rules.Errors
+		if errors.As(err, &es) {
+			for _, e := range es {
+				fmt.Fprintf(o.Stdout, "error: %s\n", e)
+			}
+			return &ExitError{Code: 1, Err: fmt.Errorf("%s: %d errors", strings.Join(o.Validate, ", "), len(es))}
+		}
+		fmt.Fprintf(o.Stdout, "error: %v\n", err)
+		return &ExitError{Code: 1, Err: fmt.Errorf("%s: invalid", strings.Join(o.Validate, ", "))}
+	}
+	fmt.Fprintf(o.Stdout, "%s: Ok (%d rules)\n", strings.Join(o.Validate, ", "), len(rs.Rules()))
+	return nil
+}
+
+// describeRules is -L.
+func describeRules(w io.Writer, rs *rules.Ruleset) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RULE\tPRIORITY\tSOURCE\tENABLED\tTAGS")
+	for _, r := range rs.Rules() {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%v\t%s\n", r.Name, r.Priority, r.Source, r.Enabled, strings.Join(r.Tags, ","))
+	}
+	tw.Flush()
+	fmt.Fprintln(w)
+	for _, r := range rs.Rules() {
+		fmt.Fprintf(w, "%s (%s)\n    %s\n", r.Name, r.Priority, strings.Join(strings.Fields(r.Desc), " "))
+	}
+	return nil
+}
+
+// listFields is --list: every syscall field, marked when nightjar
+// populates it.
+func listFields(w io.Writer, src *field.Source) error {
+	fmt.Fprintf(w, "Event source: %s (* = populated by nightjar; others evaluate as <NA>)\n\n", src.Name)
+	for _, f := range src.Fields() {
+		mark := " "
+		if f.Bound() {
+			mark = "*"
+		}
+		name := f.Name
+		switch {
+		case f.Arg != field.NoArg && f.ArgReq:
+			name += "[arg]"
+		case f.Arg != field.NoArg:
+			name += "[arg?]"
+		}
+		typ := f.Type.String()
+		if f.List {
+			typ = "list(" + typ + ")"
+		}
+		fmt.Fprintf(w, "%s %-40s %-14s %s\n", mark, name, typ, f.Desc)
+	}
+	return nil
+}
+
+// eventSource is the kernel or a recording.
+type eventSource interface {
+	Read(ev *bpf.Event) error
+}
+
+// runEngine is the daemon proper.
+func runEngine(ctx context.Context, o Options, cfg *Config, src *field.Source, rs *rules.Ruleset) error {
+	if o.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.Duration)
+		defer cancel()
+	}
+	hostname := cfg.HostnameOrDefault()
+	metrics := output.NewMetrics()
+	disp, err := output.New(outputOptions(cfg, metrics))
+	if err != nil {
+		return &ExitError{Code: 2, Err: err}
+	}
+	closeOutputs := func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := disp.Close(cctx); err != nil {
+			slog.Warn("outputs did not drain", "error", err)
+		}
+	}
+
+	table := state.New(state.Options{})
+	var events eventSource
+	var capture *bpf.Capture
+	var replay *Replay
+	if o.Replay != "" {
+		replay, err = OpenRecording(o.Replay)
+		if err != nil {
+			closeOutputs()
+			return &ExitError{Code: 2, Err: err}
+		}
+		defer replay.Close()
+		if err := table.FromSnapshot(bytes.NewReader(replay.Header.Snapshot)); err != nil {
+			closeOutputs()
+			return &ExitError{Code: 2, Err: fmt.Errorf("-e %s: %w", o.Replay, err)}
+		}
+		slog.Info("replaying", "file", o.Replay, "recorded", replay.Header.Created, "host", replay.Header.Hostname)
+		events = replay
+	} else {
+		syscalls := captureSyscalls(rs)
+		capture, err = bpf.Load(bpf.Config{RingSize: cfg.RingSize(), Syscalls: syscalls, ExcludePID: os.Getpid()})
+		if err != nil {
+			closeOutputs()
+			return &ExitError{Code: 1, Err: fmt.Errorf("loading the eBPF capture (nightjar needs root and a kernel with BTF): %w", err)}
+		}
+		defer capture.Close()
+		if u := capture.Unavailable(); len(u) > 0 {
+			slog.Warn("this kernel lacks tracepoints for some syscalls; rules on them cannot fire", "syscalls", strings.Join(u, ","))
+		}
+		if err := table.Seed(); err != nil {
+			slog.Warn("reading /proc for the initial process state", "error", err)
+		}
+		slog.Info("capturing", "syscalls", strings.Join(capture.Attached(), ","), "ring_bytes", cfg.RingSize())
+		events = capture
+	}
+	proc := sysevent.NewProcessor(src, table)
+
+	var rec *Recorder
+	if o.Record != "" {
+		var snap bytes.Buffer
+		if err := table.Snapshot(&snap); err != nil {
+			closeOutputs()
+			return &ExitError{Code: 1, Err: fmt.Errorf("--record: %w", err)}
+		}
+		var attached []string
+		if capture != nil {
+			attached = capture.Attached()
+		}
+		rec, err = CreateRecording(o.Record, &RecordingHeader{Created: time.Now().UTC(), Hostname: hostname,
+			Version: o.Version, Syscalls: attached, Snapshot: snap.Bytes()})
+		if err != nil {
+			closeOutputs()
+			return &ExitError{Code: 2, Err: err}
+		}
+		defer func() {
+			if err := rec.Close(); err != nil {
+				slog.Error("--record: closing", "error", err)
+			}
+			slog.Info("recording written", "file", o.Record, "events", rec.Count())
+		}()
+	}
+
+	kernelDrops := func() uint64 { return 0 }
+	if capture != nil {
+		kernelDrops = func() uint64 {
+			s, err := capture.Stats()
+			if err != nil {
+				return 0
+			}
+			return s.DroppedRingFull
+		}
+		registerCaptureMetrics(metrics, capture)
+	}
+	metrics.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "nightjar_events_processed_total", Help: "Events handled by the state processor.",
+	}, func() float64 { return float64(proc.Stats().Events) }))
+
+	bg, stopBG := context.WithCancel(context.Background())
+	defer stopBG()
+	if cfg.Metrics.Enabled {
+		ln, err := net.Listen("tcp", cfg.Metrics.ListenAddress)
+		if err != nil {
+			closeOutputs()
+			return &ExitError{Code: 2, Err: fmt.Errorf("metrics.listen_address: %w", err)}
+		}
+		srv := &http.Server{Handler: metrics.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+		slog.Info("metrics on GET /metrics", "address", ln.Addr().String())
+	}
+	drops := &output.DropReporter{Kernel: kernelDrops, Outputs: disp.Dropped, Emit: func(a *alert.Alert) {
+		metrics.DropAlerts.Inc()
+		disp.Send(a)
+	}, Hostname: hostname}
+	dropsDone := make(chan struct{})
+	go func() {
+		drops.Run(bg)
+		close(dropsDone)
+	}()
+
+	// Stopping: detach the kernel programs so that nothing new arrives,
+	// read what the ring still holds, then close.
+	loopDone := make(chan struct{})
+	if capture != nil {
+		go func() {
+			select {
+			case <-ctx.Done():
+				capture.Detach()
+				capture.SetDeadline(time.Now().Add(200 * time.Millisecond))
+			case <-loopDone:
+			}
+		}()
+	}
+
+	sys := rs.Source("syscall")
+	var raw bpf.Event
+	var loopErr error
+	emit := func(ev field.Event) func(*rules.Rule) {
+		return func(r *rules.Rule) {
+			a := r.Alert(ev)
+			a.Hostname = hostname
+			disp.Send(a)
+		}
+	}
+	for {
+		if replay != nil && ctx.Err() != nil {
+			break
+		}
+		err := events.Read(&raw)
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, bpf.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) {
+				break
+			}
+			loopErr = err
+			break
+		}
+		if rec != nil {
+			if err := rec.Write(&raw); err != nil {
+				loopErr = fmt.Errorf("--record: %w", err)
+				break
+			}
+		}
+		ev := proc.Handle(&raw)
+		if ev == nil || sys == nil {
+			continue
+		}
+		sys.Process(ev, emit(ev))
+	}
+	close(loopDone)
+	stopBG()
+	<-dropsDone
+	st := proc.Stats()
+	attrs := []any{"events", st.Events, "processes", st.Processes, "alert_drops", disp.Dropped()}
+	if capture != nil {
+		if s, err := capture.Stats(); err == nil {
+			attrs = append(attrs, "kernel_seen", s.Seen, "kernel_drops", s.DroppedRingFull)
+		}
+	}
+	closeOutputs()
+	slog.Info("stopped", attrs...)
+	if loopErr != nil {
+		return &ExitError{Code: 1, Err: loopErr}
+	}
+	return nil
+}
+
+// captureSyscalls returns the syscalls to attach: those the enabled rules
+// name that the capture supports. Names the capture lacks are logged: the
+// rules on them cannot fire.
+func captureSyscalls(rs *rules.Ruleset) []string {
+	names, all := rs.EventTypes("syscall")
+	supported := bpf.SupportedSyscalls()
+	if all {
+		slog.Warn("some rules do not restrict evt.type: attaching every supported syscall")
+		return supported
+	}
+	var out, missing []string
+	for _, n := range names {
+		switch {
+		case slices.Contains(supported, n):
+			out = append(out, n)
+		case n == "procexit" || n == "clone" || n == "fork" || n == "vfork":
+			// From the sched tracepoints, always attached.
+		default:
+			missing = append(missing, n)
+		}
+	}
+	if len(missing) > 0 {
+		sort.Strings(missing)
+		slog.Info("rules name syscalls nightjar does not capture; those conditions never match", "syscalls", strings.Join(missing, ","))
+	}
+	return out
+}
+
+func registerCaptureMetrics(m *output.Metrics, c *bpf.Capture) {
+	stat := func(f func(bpf.Stats) uint64) func() float64 {
+		return func() float64 {
+			s, err := c.Stats()
+			if err != nil {
+				return 0
+			}
+			return float64(f(s))
+		}
+	}
+	m.Registry.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "nightjar_kernel_events_seen_total",
+			Help: "Events the kernel programs produced."}, stat(func(s bpf.Stats) uint64 { return s.Seen })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "nightjar_kernel_events_dropped_total",
+			Help: "Events lost because the ring buffer was full."}, stat(func(s bpf.Stats) uint64 { return s.DroppedRingFull })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "nightjar_kernel_strings_truncated_total",
+			Help: "Strings (paths, argv) cut to fit their buffer."}, stat(func(s bpf.Stats) uint64 { return s.Truncated })),
+	)
+}
+
+// outputOptions maps the configuration to the dispatcher's options.
+func outputOptions(cfg *Config, m *output.Metrics) output.Options {
+	o := output.Options{
+		Format: output.Format{JSON: cfg.JSONOutput, IncludeOutput: cfg.JSONIncludeOutputProperty,
+			IncludeTags: cfg.JSONIncludeTagsProperty},
+		Buffered:      cfg.BufferedOutputs,
+		QueueCapacity: cfg.QueueCapacity(),
+		Syslog:        cfg.SyslogOutput.Enabled,
+		Metrics:       m,
+		Logger:        slog.Default(),
+	}
+	if cfg.StdoutOutput.Enabled {
+		o.Stdout = output.DefaultStdout
+	}
+	if cfg.FileOutput.Enabled {
+		o.File, o.FileKeepAlive = cfg.FileOutput.Filename, cfg.FileOutput.KeepAlive
+	}
+	if h := cfg.HTTPOutput; h.Enabled {
+		o.HTTP = &output.HTTPOptions{URL: h.URL, UserAgent: h.UserAgent, Insecure: h.Insecure, CACert: h.CACert,
+			CABundle: h.CABundle, MTLS: h.MTLS, ClientCert: h.ClientCert, ClientKey: h.ClientKey}
+	}
+	return o
+}
+
+// RunTests is `nightjar test CASES.yaml`: run the cases against the
+// configured ruleset (rules_files or -r) with every matching rule
+// reported, print the report, and fail when a case fails.
+func RunTests(o Options, casesPath string, verbose bool) error {
+	o.defaults()
+	cfg, warns, err := LoadConfig(o.ConfigPath, o.ConfigExplicit, o.Overrides)
+	if err != nil {
+		return &ExitError{Code: 2, Err: err}
+	}
+	setupLogging(cfg, o.Stderr)
+	for _, w := range warns {
+		slog.Warn(w)
+	}
+	src := CaseSource()
+	cf, err := LoadCases(casesPath, src)
+	if err != nil {
+		return &ExitError{Code: 2, Err: err}
+	}
+	cfg.RuleMatching = "all"
+	rs, err := loadRuleset(src, cfg, o)
+	if err != nil {
+		return &ExitError{Code: 2, Err: err}
+	}
+	if err := cf.CheckRules(rs); err != nil {
+		return &ExitError{Code: 2, Err: err}
+	}
+	rep := RunCases(src, cf, RulesetMatcher(rs))
+	rep.Write(o.Stdout, casesPath, verbose)
+	if rep.Failed > 0 {
+		return &ExitError{Code: 1, Err: fmt.Errorf("%d of %d cases failed", rep.FailedCases, rep.Cases)}
+	}
+	return nil
+}
