@@ -251,6 +251,9 @@ func TestExecForkExit(t *testing.T) {
 	fork := r.wait(t, since, "fork", func(ev *Event) bool { return ev.Kind == KindFork && ev.ChildPID == child })
 	check(t, "fork PID", fork.PID, self)
 	check(t, "fork ChildTID", fork.ChildTID, child)
+	if fork.Syscall != SysClone && fork.Syscall != SysClone3 {
+		t.Errorf("fork Syscall = %v, want clone or clone3", fork.Syscall)
+	}
 	if d := time.Since(time.Unix(0, int64(fork.StartTime))).Abs(); d > 10*time.Second {
 		t.Errorf("fork StartTime %d is %v from now", fork.StartTime, d)
 	}
@@ -307,6 +310,77 @@ func TestExecForkExit(t *testing.T) {
 	exit := r.wait(t, since, "exit", func(ev *Event) bool { return ev.Kind == KindExit && ev.PID == child })
 	check(t, "ExitCode", exit.ExitCode, int32(3<<8))
 	check(t, "GroupDead", exit.GroupDead, true)
+}
+
+// An executable on an overlayfs upper layer is flagged, one only on the
+// lower layer is not.
+func TestExecOverlay(t *testing.T) {
+	r := shared(t)
+	since := r.mark()
+	dir := t.TempDir()
+	for _, d := range []string{"lower", "upper", "work", "merged"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"lower/lowtrue", "upper/uptrue"} {
+		if err := os.WriteFile(filepath.Join(dir, f), img, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	merged := filepath.Join(dir, "merged")
+	script := fmt.Sprintf("mount -t overlay overlay -o lowerdir=%[1]s/lower,upperdir=%[1]s/upper,workdir=%[1]s/work %[2]s && %[2]s/uptrue && %[2]s/lowtrue",
+		dir, merged)
+	cmd := exec.Command("/bin/sh", "-c", script)
+	cmd.SysProcAttr = &unix.SysProcAttr{Unshareflags: unix.CLONE_NEWNS} // the mount dies with it
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("overlay: %v: %s", err, out)
+	}
+	up := r.wait(t, since, "exec uptrue", func(ev *Event) bool { return ev.Kind == KindExec && ev.Path == merged+"/uptrue" })
+	check(t, "upper ExeUpperLayer", up.ExeUpperLayer, true)
+	check(t, "upper Exe", up.Exe, merged+"/uptrue")
+	low := r.wait(t, since, "exec lowtrue", func(ev *Event) bool { return ev.Kind == KindExec && ev.Path == merged+"/lowtrue" })
+	check(t, "lower ExeUpperLayer", low.ExeUpperLayer, false)
+}
+
+// The controlling terminal of a process started on a pseudo-terminal.
+func TestExecTTY(t *testing.T) {
+	r := shared(t)
+	since := r.mark()
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ptmx.Close()
+	if err := unix.IoctlSetPointerInt(int(ptmx.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(ptmx.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pts, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pts.Close()
+	cmd := exec.Command("/bin/true")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = pts, pts, pts
+	cmd.SysProcAttr = &unix.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	ev := r.wait(t, since, "exec on a tty", func(ev *Event) bool { return ev.Kind == KindExec && ev.PID == uint32(cmd.Process.Pid) })
+	var st unix.Stat_t
+	if err := unix.Fstat(int(pts.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	check(t, "TTY", ev.TTY, uint32(unix.Major(st.Rdev)<<20|unix.Minor(st.Rdev)))
+	check(t, "SID", ev.SID, uint32(cmd.Process.Pid))
 }
 
 func TestExecFailure(t *testing.T) {

@@ -24,7 +24,10 @@ const (
 	KindExec
 	// KindFork is a new task (sched_process_fork) reported in the context
 	// of the parent: ChildPID/ChildTID name the child; ChildPID == PID means
-	// a new thread in the same process.
+	// a new thread in the same process. Syscall is SysClone, SysClone3,
+	// SysFork or SysVfork when that syscall's tracepoints are attached (the
+	// capture then also sends the syscall's own KindSyscall event), else
+	// SysUnknown.
 	KindFork
 	// KindExit is a task that exits (sched_process_exit): ExitCode is the
 	// raw wait status, GroupDead is true when the last thread of the

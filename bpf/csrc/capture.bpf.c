@@ -911,7 +911,13 @@ int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 {
 	if (excluded())
 		return 0;
-	struct record *r = new_record(KIND_FORK, 0);
+	// Which syscall made the task, when its tracepoints are attached.
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u16 sys = 0;
+	struct pending *p = bpf_map_lookup_elem(&pending, &tid);
+	if (p && (p->sys == SYS_CLONE || p->sys == SYS_CLONE3 || p->sys == SYS_FORK || p->sys == SYS_VFORK))
+		sys = p->sys;
+	struct record *r = new_record(KIND_FORK, sys);
 	if (!r)
 		return 0;
 	fill_task(r);
