@@ -95,6 +95,12 @@ func NewProcessor(src *field.Source, table *state.Table) *Processor {
 	return p
 }
 
+// Prune drops processes whose exit event never came (dropped by a full
+// ring), so the table stays bounded; see state.Table.Prune. Call it every
+// few seconds from the goroutine that calls Handle (the table is not safe
+// for concurrent use).
+func (p *Processor) Prune() int { return p.table.Prune() }
+
 // Table returns the processor's state.
 func (p *Processor) Table() *state.Table { return p.table }
 

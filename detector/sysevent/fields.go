@@ -422,6 +422,25 @@ func bindProc(b *binder) {
 	b.str("proc.pgid.name", leader(pgid, comm))
 	b.str("proc.pgid.exe", leader(pgid, exe))
 	b.str("proc.pgid.exepath", leader(pgid, exepath))
+	// vpgid is the pgid seen from the process's pid namespace: known only
+	// for processes in the host's namespace, where it is the pgid.
+	hostNS := func(p *state.Process) bool { return p.VPID == 0 || p.VPID == p.PID }
+	b.i64("proc.vpgid", func(e *Event, _ field.Arg) (int64, bool) { return int64(e.Proc.PGID), hostNS(e.Proc) })
+	vleader := func(get procStr) func(*Event, field.Arg) (string, bool) {
+		l := leader(pgid, get)
+		return func(e *Event, a field.Arg) (string, bool) {
+			if !hostNS(e.Proc) {
+				return "", false
+			}
+			return l(e, a)
+		}
+	}
+	b.str("proc.vpgid.name", vleader(comm))
+	b.str("proc.vpgid.exe", vleader(exe))
+	b.str("proc.vpgid.exepath", vleader(exepath))
+	b.boolean("proc.is_vpgid_leader", func(e *Event, _ field.Arg) (bool, bool) {
+		return e.Proc.PGID == e.Proc.PID, hostNS(e.Proc)
+	})
 	b.boolean("proc.is_sid_leader", func(e *Event, _ field.Arg) (bool, bool) { return e.Proc.SID == e.Proc.PID, true })
 	b.boolean("proc.is_pgid_leader", func(e *Event, _ field.Arg) (bool, bool) { return e.Proc.PGID == e.Proc.PID, true })
 	b.i64("proc.duration", func(e *Event, _ field.Arg) (int64, bool) {
