@@ -151,11 +151,7 @@ func (rs *Ruleset) EventTypes(source string) (names []string, all bool) {
 // calling emit for each matching rule (only the first, under MatchFirst).
 // It reports whether any rule matched.
 func (rs *Ruleset) Process(source string, ev field.Event, emit func(*Rule)) bool {
-	s := rs.sources[source]
-	if s == nil {
-		return false
-	}
-	return s.Process(ev, emit)
+	return rs.sources[source].Process(ev, emit)
 }
 
 // rulesFor returns the rules an event of type id is checked against.
@@ -167,8 +163,12 @@ func (s *SourceRules) rulesFor(id int) []*Rule {
 }
 
 // Process checks an event against the rules that can match its type. It
-// does not allocate when no rule matches.
+// does not allocate when no rule matches. A nil *SourceRules (a source
+// with no enabled rules) matches nothing. Safe for concurrent use.
 func (s *SourceRules) Process(ev field.Event, emit func(*Rule)) bool {
+	if s == nil {
+		return false // a source without enabled rules
+	}
 	matched := false
 	for _, r := range s.rulesFor(ev.EventType()) {
 		if r.filter.Match(ev) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nightjar-sec/nightjar/alert"
+	"github.com/nightjar-sec/nightjar/rules/field"
 )
 
 const engineRules = `
@@ -288,5 +289,100 @@ func TestFalcoTime(t *testing.T) {
 	tm := time.Date(2026, 11, 29, 16, 31, 56, 4609046, time.Local)
 	if got := string(appendFalcoTime(nil, tm)); got != "16:31:56.004609046" {
 		t.Fatalf("got %q", got)
+	}
+}
+
+// End to end: exceptions whose values name lists, appended exception
+// values, and macros overridden in a later file, as Falco documents them.
+func TestEngineExceptionsAndOverrides(t *testing.T) {
+	base := `
+- list: trusted_readers
+  items: [sshd, login]
+- macro: user_known_shadow_readers
+  condition: (never_true)
+- macro: never_true
+  condition: (evt.num = 0 and evt.num = 1)
+- rule: Shadow read
+  desc: d
+  condition: evt.type = openat and fd.name = /etc/shadow and not user_known_shadow_readers
+  output: "%proc.name"
+  priority: WARNING
+  exceptions:
+    - name: by_list
+      fields: proc.name
+      values: [trusted_readers]
+    - name: by_pair
+      fields: [proc.name, fd.name]
+      comps: [in, =]
+      values:
+        - [trusted_tools, /etc/shadow]
+- list: trusted_tools
+  items: [passwd]
+`
+	local := `
+- list: trusted_readers
+  items: [unix_chkpwd]
+  override: {items: append}
+- macro: user_known_shadow_readers
+  condition: proc.pname = cron
+  override: {condition: replace}
+- rule: Shadow read
+  exceptions:
+    - name: by_pair
+      values:
+        - [[chage, vipw], /etc/shadow]
+  append: true
+`
+	src := synthSource()
+	l := NewLoader(src)
+	l.Load("base.yaml", []byte(base))
+	l.Load("local.yaml", []byte(local))
+	rs, err := l.Compile(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := rs.Source("syscall")
+	open := src.EventType("openat")
+	for _, c := range []struct {
+		proc, parent string
+		want         bool
+	}{
+		{"cat", "bash", true},
+		{"sshd", "systemd", false},     // list value
+		{"unix_chkpwd", "bash", false}, // appended list item
+		{"passwd", "bash", false},      // tuple with a list name
+		{"chage", "bash", false},       // appended tuple with a list value
+		{"vipw", "bash", false},        // same
+		{"cat", "cron", false},         // replaced macro
+	} {
+		ev := &synthEvent{typ: open, fdName: "/etc/shadow", procName: c.proc, pname: c.parent}
+		if got := len(matches(s, ev)) == 1; got != c.want {
+			t.Errorf("%s (parent %s): matched %v, want %v\ncondition: %s", c.proc, c.parent, got, c.want, rs.Rule("Shadow read").Condition)
+		}
+	}
+}
+
+func TestEngineK8sAuditSource(t *testing.T) {
+	l := NewLoader(synthSource(), field.K8sAudit())
+	l.Load("k8s.yaml", []byte(`
+- rule: Create privileged pod
+  desc: d
+  condition: ka.verb = create and ka.target.resource = pods and ka.req.pod.containers.privileged intersects (true)
+  output: "Pod started (user=%ka.user.name pod=%ka.resp.name)"
+  priority: WARNING
+  source: k8s_audit
+`))
+	rs, err := l.Compile(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs.Source("k8s_audit") == nil || rs.Source("syscall") != nil {
+		t.Fatalf("sources %v", rs.Sources())
+	}
+	if _, all := rs.EventTypes("k8s_audit"); !all {
+		t.Fatal("k8s_audit rules have no event types: they must be checked for every event")
+	}
+	if rs.Process("syscall", &synthEvent{}, func(*Rule) {}) {
+		t.Fatal("matched on a source without rules")
 	}
 }

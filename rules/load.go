@@ -737,10 +737,10 @@ func (f *fileCtx) rule(m *mapping) {
 		}
 		if appendFlag {
 			// Legacy append: condition and exceptions only.
+			// Falco uses only condition and exceptions of such an item.
 			for _, k := range m.keys {
-				if !slices.Contains([]string{"rule", "append", "condition", "exceptions", "source"}, k) {
-					f.errf(m.key[k], item, "append: true can only add to condition and exceptions, not %s; use override: {%s: replace} instead", k, k)
-					return
+				if !slices.Contains([]string{"rule", "append", "condition", "exceptions", "source"}, k) && slices.Contains(ruleKeys, k) {
+					f.warnf(m.key[k], item, "append: true only adds condition and exceptions; %s ignored (use override: {%s: append} or {%s: replace})", k, k, k)
 				}
 			}
 			if !m.has("condition") && !m.has("exceptions") {

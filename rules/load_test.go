@@ -232,7 +232,7 @@ func TestOverrideErrors(t *testing.T) {
 		{"key missing", "- rule: program_accesses_file\n  override: {desc: replace}\n", "override says desc: replace, but the item has no desc key"},
 		{"key not listed", "- rule: program_accesses_file\n  desc: x\n  output: y\n  override: {desc: replace}\n", "key output is set but not listed under override"},
 		{"override and append", "- rule: program_accesses_file\n  desc: x\n  append: true\n  override: {desc: append}\n", "override and append: true cannot be used together"},
-		{"legacy append output", "- rule: program_accesses_file\n  append: true\n  output: x\n", "append: true can only add to condition and exceptions, not output"},
+		{"legacy append without condition", "- rule: program_accesses_file\n  append: true\n  output: x\n", "append: true needs a condition or exceptions to append"},
 		{"list override condition", "- list: my_programs\n  items: [a]\n  override: {condition: append}\n", "key condition cannot be overridden"},
 		{"missing keys", "- rule: new\n  condition: evt.type=open\n  desc: x\n", "missing key output, priority"},
 		{"bad priority", "- rule: new\n  condition: evt.type=open\n  desc: x\n  output: y\n  priority: severe\n", `unknown priority "severe"`},
@@ -291,4 +291,14 @@ func TestRequiredEngineVersion(t *testing.T) {
 	mustLoad(t, "- required_engine_version: 15\n- required_engine_version: 0.57.0\n")
 	wantError(t, load(t, "- required_engine_version: 0.99.1\n"), "the rules need engine version 0.99.1, this engine is 0.57.0")
 	wantError(t, load(t, "- required_engine_version: latest\n"), `"latest" is not a version`)
+}
+
+func TestLegacyAppendIgnoresOtherKeys(t *testing.T) {
+	l := mustLoad(t, baseRule, "- rule: program_accesses_file\n  append: true\n  condition: and proc.pid > 1\n  output: ignored\n")
+	if d := l.rules[0]; !strings.HasSuffix(d.cond.s, "and proc.pid > 1") || strings.Contains(d.output.s, "ignored") {
+		t.Fatalf("got %+v", d)
+	}
+	if len(l.warns) != 1 || !strings.Contains(l.warns[0].String(), "output ignored") {
+		t.Fatalf("warnings %v", l.warns)
+	}
 }
