@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // startTree starts `sh -c 'sleep 60 & echo $!; wait'` in dir and returns the
@@ -42,6 +43,13 @@ func startTree(t *testing.T, dir string) (*exec.Cmd, uint32) {
 			p.Kill()
 		}
 	})
+	// $! is known once sh forked; wait for the child's exec of sleep.
+	for i := 0; i < 500; i++ {
+		if b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm"); strings.TrimSpace(string(b)) == "sleep" {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	return cmd, uint32(pid)
 }
 
