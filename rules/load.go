@@ -1,8 +1,10 @@
 package rules
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -248,33 +250,46 @@ func (l *Loader) Load(name string, data []byte) error {
 
 func (l *Loader) load(name string, data []byte) {
 	l.files = append(l.files, name)
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		msg := err.Error()
-		line := 0
-		if m := yamlLine.FindStringSubmatch(msg); m != nil {
-			line, _ = strconv.Atoi(m[1])
-			msg = msg[len(m[0]):]
-		} else {
-			msg = strings.TrimPrefix(msg, "yaml: ")
+	// A file may hold several YAML documents (---), as Falco reads them;
+	// all are parsed before any is used, so a syntax error loads nothing.
+	var docs []*yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		doc := &yaml.Node{}
+		err := dec.Decode(doc)
+		if err == io.EOF {
+			break
 		}
-		l.errs = append(l.errs, &Error{File: name, Line: line, Msg: "invalid YAML: " + msg})
-		return
-	}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
-		return // an empty file defines nothing, as in Falco
-	}
-	root := doc.Content[0]
-	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
-		return
+		if err != nil {
+			msg := err.Error()
+			line := 0
+			if m := yamlLine.FindStringSubmatch(msg); m != nil {
+				line, _ = strconv.Atoi(m[1])
+				msg = msg[len(m[0]):]
+			} else {
+				msg = strings.TrimPrefix(msg, "yaml: ")
+			}
+			l.addError(&Error{File: name, Line: line, Msg: "invalid YAML: " + msg})
+			return
+		}
+		docs = append(docs, doc)
 	}
 	f := &fileCtx{l: l, name: name, lines: strings.Split(string(data), "\n")}
-	if root.Kind != yaml.SequenceNode {
-		f.errf(root, "", "a rules file must be a YAML list of items (- rule: ..., - macro: ..., - list: ...), got %s", kindName(root))
-		return
-	}
-	for _, item := range root.Content {
-		f.item(item)
+	for _, doc := range docs {
+		if len(doc.Content) == 0 {
+			continue // an empty document defines nothing, as in Falco
+		}
+		root := doc.Content[0]
+		if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+			continue
+		}
+		if root.Kind != yaml.SequenceNode {
+			f.errf(root, "", "a rules file must be a YAML list of items (- rule: ..., - macro: ..., - list: ...), got %s", kindName(root))
+			continue
+		}
+		for _, item := range root.Content {
+			f.item(item)
+		}
 	}
 }
 

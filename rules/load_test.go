@@ -302,3 +302,16 @@ func TestLegacyAppendIgnoresOtherKeys(t *testing.T) {
 		t.Fatalf("warnings %v", l.warns)
 	}
 }
+
+func TestMultipleDocuments(t *testing.T) {
+	l := mustLoad(t, "- list: a\n  items: [x]\n---\n- list: b\n  items: [a]\n---\n")
+	if len(l.lists) != 2 {
+		t.Fatalf("lists %d", len(l.lists))
+	}
+	l = load(t, "- list: a\n  items: [x]\n---\n- list: [b\n")
+	if len(l.lists) != 0 || len(l.errs) != 1 || !strings.Contains(l.errs[0].Error(), "invalid YAML") {
+		t.Fatalf("a file with a syntax error loaded something: %v %v", l.lists, l.errs)
+	}
+	mustLoad(t, "")
+	mustLoad(t, "# only a comment\n")
+}
