@@ -24,7 +24,8 @@ type Target struct {
 	Type   string // destination type ("slack")
 	Output outputs.Output
 	Common outputs.Common
-	// Backoff tunes retries; the zero value means DefaultBackoff.
+	// Backoff tunes retries; the zero value means the queue's
+	// queue.retrymin and queue.retrymax.
 	Backoff Backoff
 }
 
@@ -35,10 +36,6 @@ type Backoff struct {
 	Min time.Duration
 	Max time.Duration
 }
-
-// DefaultBackoff: first retry within a second, then doubling up to five
-// minutes between attempts.
-var DefaultBackoff = Backoff{Min: time.Second, Max: 5 * time.Minute}
 
 // Delay returns the wait before retry number attempt (1 for the first
 // retry), honouring retryAfter.
@@ -75,7 +72,7 @@ func Start(ctx context.Context, q *queue.Queue, targets []Target, m *metrics.Met
 	var workers []*worker
 	for _, t := range targets {
 		if t.Backoff.Min <= 0 || t.Backoff.Max < t.Backoff.Min {
-			t.Backoff = DefaultBackoff
+			t.Backoff = Backoff{Min: q.Config().RetryMin, Max: q.Config().RetryMax}
 		}
 		n := max(t.Common.MaxConcurrentRequests, 1)
 		if t.Common.Timeout <= 0 {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // Config is the queue section of the sidekick configuration (queue.*).
@@ -33,6 +34,11 @@ type Config struct {
 	// Port, when set, makes the embedded server listen on 127.0.0.1:Port
 	// (for the nats CLI); by default it has no network listener at all.
 	Port int `yaml:"port"`
+	// RetryMin and RetryMax bound the wait between delivery attempts: the
+	// n-th retry waits a random time up to min(RetryMax, RetryMin*2^(n-1)),
+	// or longer when the destination asks (Retry-After).
+	RetryMin time.Duration `yaml:"retrymin"`
+	RetryMax time.Duration `yaml:"retrymax"`
 	// Sync makes the embedded server fsync every write. Without it, an
 	// accepted alert survives a crash of the process (kill -9) but not a
 	// power loss of the machine within the OS's write-back delay.
@@ -45,6 +51,8 @@ const (
 	DefaultMaxBytes           = 1 << 30 // 1 GiB: about a million typical alerts
 	DefaultDeadLetterMaxBytes = 256 << 20
 	DefaultName               = "nightjar"
+	DefaultRetryMin           = time.Second
+	DefaultRetryMax           = 5 * time.Minute
 )
 
 // DefaultConfig returns the queue's defaults: embedded NATS under ./data/queue.
@@ -55,6 +63,8 @@ func DefaultConfig() Config {
 		DeadLetterMaxBytes: DefaultDeadLetterMaxBytes,
 		Name:               DefaultName,
 		Replicas:           1,
+		RetryMin:           DefaultRetryMin,
+		RetryMax:           DefaultRetryMax,
 	}
 }
 
@@ -100,6 +110,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Replicas > 1 && c.URL == "" {
 		return fmt.Errorf("queue.replicas: %d needs an external cluster (queue.url); the embedded server has one replica", c.Replicas)
+	}
+	if c.RetryMin < time.Millisecond {
+		return fmt.Errorf("queue.retrymin: %s is too short (at least 1ms)", c.RetryMin)
+	}
+	if c.RetryMax < c.RetryMin {
+		return fmt.Errorf("queue.retrymax: %s is shorter than queue.retrymin (%s)", c.RetryMax, c.RetryMin)
 	}
 	if c.Port < 0 || c.Port > 65535 {
 		return fmt.Errorf("queue.port: %d is out of range (0 to 65535)", c.Port)

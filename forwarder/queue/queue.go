@@ -349,6 +349,9 @@ func (q *Queue) depth(ctx context.Context) (map[string]uint64, uint64, error) {
 	return d, info.State.Bytes, nil
 }
 
+// Config returns the configuration the queue was opened with.
+func (q *Queue) Config() Config { return q.cfg }
+
 // Close stops the background work, disconnects, and shuts the embedded
 // server down (its files stay for the next Open).
 func (q *Queue) Close() error {
