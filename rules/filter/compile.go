@@ -483,15 +483,15 @@ func (c *compiler) transform(e *Transform, in *operand, sl *slots) *operand {
 		c.errorf(e.At, "transformer %s does not support field %s of type %s", e.Name, in.text, in.typeName())
 		return nil
 	}
+	if in.kind == kList && e.Name != "len" {
+		return c.listTransform(e, in, sl, bad)
+	}
 	switch e.Name {
 	case "tolower", "toupper":
 		if in.kind != kString {
 			return bad()
 		}
-		conv, needs := lowerASCII, func(c byte) bool { return c >= 'A' && c <= 'Z' }
-		if e.Name == "toupper" {
-			conv, needs = upperASCII, func(c byte) bool { return c >= 'a' && c <= 'z' }
-		}
+		conv, needs := caseConv(e.Name)
 		g, slot := in.str, sl.bufs
 		sl.bufs++
 		o.str = func(ev field.Event, sc *scratch) (string, bool) {
@@ -582,6 +582,68 @@ func (c *compiler) transform(e *Transform, in *operand, sl *slots) *operand {
 	default:
 		c.errorf(e.At, "unknown transformer %s", e.Name)
 		return nil
+	}
+	return o
+}
+
+// caseConv returns the byte conversion of tolower or toupper, and which
+// bytes it changes.
+func caseConv(name string) (conv func(byte) byte, changes func(byte) bool) {
+	if name == "toupper" {
+		return upperASCII, func(c byte) bool { return c >= 'a' && c <= 'z' }
+	}
+	return lowerASCII, func(c byte) bool { return c >= 'A' && c <= 'Z' }
+}
+
+// listTransform applies tolower, toupper or basename to every element of
+// a list field, as libsinsp does for list fields.
+func (c *compiler) listTransform(e *Transform, in *operand, sl *slots, bad func() *operand) *operand {
+	o := &operand{kind: kList, typ: field.String, text: e.Name + "(" + in.text + ")"}
+	g, lslot := in.lst, sl.lists
+	sl.lists++
+	switch e.Name {
+	case "basename":
+		o.lst = func(ev field.Event, sc *scratch) ([]string, bool) {
+			l, ok := g(ev, sc)
+			if !ok {
+				return nil, false
+			}
+			out := sc.lists[lslot][:0]
+			for _, s := range l {
+				out = append(out, s[strings.LastIndexByte(s, '/')+1:])
+			}
+			sc.lists[lslot] = out[:0]
+			return out, true
+		}
+	case "tolower", "toupper":
+		conv, _ := caseConv(e.Name)
+		bslot := sl.bufs
+		sl.bufs++
+		o.lst = func(ev field.Event, sc *scratch) ([]string, bool) {
+			l, ok := g(ev, sc)
+			if !ok {
+				return nil, false
+			}
+			// Convert everything into one buffer first, then slice it:
+			// the buffer may move while it grows.
+			b := sc.bufs[bslot][:0]
+			for _, s := range l {
+				for i := 0; i < len(s); i++ {
+					b = append(b, conv(s[i]))
+				}
+			}
+			sc.bufs[bslot] = b
+			out := sc.lists[lslot][:0]
+			off := 0
+			for _, s := range l {
+				out = append(out, bufString(b[off:off+len(s)]))
+				off += len(s)
+			}
+			sc.lists[lslot] = out[:0]
+			return out, true
+		}
+	default:
+		return bad()
 	}
 	return o
 }

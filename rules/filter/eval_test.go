@@ -207,6 +207,9 @@ func TestMatch(t *testing.T) {
 		{"len(t.list) = 2", true}, {"len(t.buf) = 6", true}, {"tolower(basename(t.path)) = sshd_config", true},
 		{"toupper(basename(t.path)) startswith SSHD", true}, {"b64(t.path) exists", false}, // '_' is not base64
 		{"len(tolower(t.name)) = 4", true},
+		{"toupper(t.list) intersects (REDIS)", true}, {"toupper(t.list) in (REDIS, 'NGINX:1.25')", true},
+		{"tolower(toupper(t.list)) in (redis, 'nginx:1.25')", true}, {"basename(t.list) intersects (redis)", true},
+		{"len(toupper(t.list)) = 2", true}, {"toupper(t.empty) exists", true},
 		// comparing two fields
 		{"t.pid != val(t.ppid)", true}, {"t.pid > val(t.ppid)", true}, {"t.pid = val(t.ppid)", false},
 		{"t.name = val(t.name)", true}, {"tolower(t.name) = val(t.aname)", true},
@@ -281,6 +284,7 @@ func TestCompileErrors(t *testing.T) {
 		{"t.name = val(t.pid)", "1:10: field t.name (string) cannot be compared with t.pid (int64)"},
 		{"t.pid = val(t.nope)", "1:13: unknown field t.nope (did you mean t.name?)"},
 		{"tolower(t.pid) = 1", "1:1: transformer tolower does not support field t.pid of type int64"},
+		{"b64(t.list) exists", "1:1: transformer b64 does not support field t.list of type string list"},
 		{"t.name[1] = x", "1:1: field t.name takes no argument, got [1]"},
 		{"t.arg = x", "1:1: field t.arg requires an argument (t.arg[...])"},
 		{"t.nme = x and t.pid = y", "1:1: unknown field t.nme (did you mean t.name?)\n1:23: field t.pid compares numbers, got \"y\""},
@@ -388,6 +392,7 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 		"t.path icontains SHADOW or t.path glob '/root/*' or t.path regex '/proc/[0-9]+/mem'",
 		"tolower(t.name) in (sh, zsh) or toupper(basename(t.path)) = X",
 		"t.list intersects (x, y) or len(t.list) > 5 or t.net in (192.168.0.0/16)",
+		"toupper(t.list) intersects (X) or basename(t.list) in (y)",
 		"t.pid != val(t.ppid) and t.missing = x",
 		"t.buf bcontains 00ff",
 	}
