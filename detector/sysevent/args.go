@@ -264,6 +264,19 @@ func (e *Event) argString(k argKind, table int) (string, bool) {
 		return r.Comm, true
 	case aTrustedExe:
 		return p.ExePath, true
+	case aID0, aID1, aID2:
+		// Falco prints a uid or gid argument by name when it resolves.
+		id := r.IDs[int(k-aID0)]
+		switch r.Syscall {
+		case bpf.SysSetuid, bpf.SysSetresuid:
+			if u, ok := e.p.table.Users().User(id); ok {
+				return u.Name, true
+			}
+		case bpf.SysSetgid, bpf.SysSetresgid:
+			if g, ok := e.p.table.Users().Group(id); ok {
+				return g, true
+			}
+		}
 	case aNone:
 		return "", false
 	}

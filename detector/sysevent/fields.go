@@ -584,6 +584,18 @@ func bindUserFD(b *binder) {
 			return ip, -1, ok
 		}})
 	}
+	// fd.ip and fd.net match either end in Falco; one value can only be
+	// one end, so they give the remote one: the peer of a connect or an
+	// accept, which is what the outbound/inbound macros compare.
+	b.ip("fd.ip", ipOf(remote))
+	b.bind("fd.net", field.Extractor{IP: func(ev field.Event, _ field.Arg) (netip.Addr, int, bool) {
+		e, ok := ev.(*Event)
+		if !ok {
+			return netip.Addr{}, -1, false
+		}
+		ip, ok := ipOf(remote)(e)
+		return ip, -1, ok
+	}})
 	fdStr("fd.l4proto", func(f *state.FD) (string, bool) {
 		if !isIP(f) {
 			return "", false

@@ -454,12 +454,15 @@ func TestKernelSetuid(t *testing.T) {
 	}
 	pid := strconv.Itoa(cmd.Process.Pid)
 	s := h.wait(t, "setuid", is("proc.pid", pid, "evt.type", "setuid"))
-	expect(t, s, map[string]string{"evt.arg.uid": "65534", "evt.res": "SUCCESS", "user.uid": "65534"})
+	expect(t, s, map[string]string{"evt.rawarg.uid": "65534", "evt.res": "SUCCESS", "user.uid": "65534"})
 	// The next event of the process runs as the new user.
 	o := h.wait(t, "open after setuid", is("proc.pid", pid, "fd.name", "/etc/hostname"))
 	expect(t, o, map[string]string{"user.uid": "65534"})
 	if u, ok := state.NewUsers().User(65534); ok {
 		expect(t, o, map[string]string{"user.name": u.Name})
+		expect(t, s, map[string]string{"evt.arg.uid": u.Name})
+	} else {
+		expect(t, s, map[string]string{"evt.arg.uid": "65534"})
 	}
 }
 

@@ -117,7 +117,7 @@ func TestProcessorHandBuilt(t *testing.T) {
 		"fd.sport": "8080", "fd.cport": "40000", "fd.lport": "40000", "fd.rport": "8080", "fd.rip": "127.0.0.1",
 		"fd.is_server": "false", "fd.connected": "true", "evt.arg.addr": "127.0.0.1:8080",
 		"evt.arg.tuple": "127.0.0.1:40000->127.0.0.1:8080", "evt.arg.fd": "6", "fd.sockfamily": "ip",
-		"evt.category": "net", "fd.name_changed": "true"})
+		"evt.category": "net", "fd.name_changed": "true", "fd.ip": "127.0.0.1", "fd.net": "127.0.0.1"})
 	ev = sys(101, bpf.SysDup2, 1)
 	ev.Fd, ev.Fd2 = 6, 1
 	check(t, src, h(ev), fieldWant{"fd.num": "1", "fd.type": "ipv4", "fd.name": "127.0.0.1:40000->127.0.0.1:8080",
@@ -149,7 +149,7 @@ func TestProcessorHandBuilt(t *testing.T) {
 	check(t, src, h(ev), fieldWant{"evt.arg.request": "PTRACE_ATTACH", "evt.rawarg.request": "16", "evt.arg.pid": "4242"})
 	ev = sys(101, bpf.SysSetuid, 0)
 	ev.IDs[0] = 0
-	check(t, src, h(ev), fieldWant{"evt.arg.uid": "0", "evt.category": "user"})
+	check(t, src, h(ev), fieldWant{"evt.arg.uid": "root", "evt.rawarg.uid": "0", "evt.category": "user"})
 	ev = sys(101, bpf.SysUnshare, 0)
 	ev.Flags = 0x20000 | 0x10000000
 	check(t, src, h(ev), fieldWant{"evt.arg.flags": "CLONE_NEWNS|CLONE_NEWUSER"})
