@@ -88,7 +88,10 @@ func globMatch(pattern, s string, fold bool) bool {
 			default:
 				lit := c
 				np := p + 1
-				if c == '\\' && p+1 < len(pattern) {
+				if c == '\\' {
+					if p+1 == len(pattern) {
+						return false // glibc: a trailing backslash never matches
+					}
 					lit = pattern[p+1]
 					np = p + 2
 				}
