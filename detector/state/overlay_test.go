@@ -5,8 +5,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"time"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )

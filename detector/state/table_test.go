@@ -102,3 +102,16 @@ func TestJoinPath(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSeed reads this machine's /proc into a new table.
+func BenchmarkSeed(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		t := New(Options{})
+		if err := t.Seed(); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(t.Len()), "procs")
+		b.ReportMetric(float64(t.FDCount()), "fds")
+	}
+}

@@ -74,3 +74,37 @@ func BenchmarkExtractAll(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkForkExecExit is the exec-heavy path: a shell forks a child that
+// execs a program with arguments and exits, with a few fields read on the
+// exec as a spawned_process rule would.
+func BenchmarkForkExecExit(b *testing.B) {
+	src, p, _, _ := benchSetup(b)
+	refs := []string{"evt.type", "proc.name", "proc.cmdline", "proc.pname", "proc.aname[2]", "user.name", "container.id"}
+	type fa struct {
+		f *field.Field
+		a field.Arg
+	}
+	var fs []fa
+	for _, r := range refs {
+		f, a, err := src.Ref(r)
+		if err != nil {
+			b.Fatal(err)
+		}
+		fs = append(fs, fa{f, a})
+	}
+	fork := &bpf.Event{Kind: bpf.KindFork, PID: 100, TID: 100, ChildPID: 200, ChildTID: 200, StartTime: 1}
+	exec := &bpf.Event{Kind: bpf.KindExec, Syscall: bpf.SysExecve, PID: 200, TID: 200, PPID: 100, StartTime: 1,
+		Comm: "grep", Args: []string{"grep", "-r", "pattern", "/etc"}, Exe: "/usr/bin/grep", Cwd: "/root"}
+	exit := &bpf.Event{Kind: bpf.KindExit, PID: 200, TID: 200, PPID: 100, GroupDead: true}
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		p.Handle(fork)
+		ev := p.Handle(exec)
+		for _, x := range fs {
+			buf, _ = x.f.AppendValue(buf[:0], ev, x.a)
+		}
+		p.Handle(exit)
+	}
+}
