@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
@@ -160,4 +161,25 @@ func BenchmarkExecRate(b *testing.B) {
 	st := d.stop(b)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "execs/s")
 	b.ReportMetric(float64(st.DroppedRingFull), "drops")
+}
+
+// BenchmarkDecode decodes one openat record (header and a 20-byte path)
+// into a reused Event: the user-space cost per event before any rule.
+func BenchmarkDecode(b *testing.B) {
+	var h captureRecord
+	h.Kind = uint16(KindSyscall)
+	h.Sys = uint16(SysOpenat)
+	copy(h.Comm[:], []int8{'c', 'a', 't'})
+	path := "/etc/nightjar/x.yaml\x00"
+	h.StrLen[slotPath] = uint16(len(path) - 1)
+	h.DataLen = uint32(len(path))
+	raw := append(append([]byte(nil), unsafe.Slice((*byte)(unsafe.Pointer(&h)), hdrSize)...), path...)
+	c := &Capture{}
+	var ev Event
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := c.decode(raw, &ev); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -79,6 +79,7 @@ type Capture struct {
 	rd          *ringbuf.Reader
 	rec         ringbuf.Record
 	hdr         captureRecord
+	comm        string // the last Comm decoded, reused while it repeats
 	bootToEpoch int64
 	attached    []string
 	unavailable []string

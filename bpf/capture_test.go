@@ -1023,7 +1023,8 @@ func TestDecodeHelpers(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ev Event
-	if err := fillEvent(&h, nil, 0, &ev); err == nil {
+	var comm string
+	if err := fillEvent(&h, nil, 0, &ev, &comm); err == nil {
 		t.Error("data_len beyond the record decoded")
 	}
 	if !bytes.Equal(raw[:2], make([]byte, 2)) {

@@ -1,6 +1,7 @@
 package bpf
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"unsafe"
@@ -32,7 +33,7 @@ func (c *Capture) decode(raw []byte, ev *Event) error {
 	if err := decodeHeader(&c.hdr, raw); err != nil {
 		return err
 	}
-	return fillEvent(&c.hdr, raw[hdrSize:], c.bootToEpoch, ev)
+	return fillEvent(&c.hdr, raw[hdrSize:], c.bootToEpoch, ev, &c.comm)
 }
 
 func decodeHeader(h *captureRecord, raw []byte) error {
@@ -43,7 +44,10 @@ func decodeHeader(h *captureRecord, raw []byte) error {
 	return nil
 }
 
-func fillEvent(h *captureRecord, data []byte, bootToEpoch int64, ev *Event) error {
+// fillEvent fills ev from a decoded header and the record's data area.
+// comm caches the last command name: consecutive events mostly come from
+// the same process, and reusing the string saves an allocation each.
+func fillEvent(h *captureRecord, data []byte, bootToEpoch int64, ev *Event, comm *string) error {
 	if int(h.DataLen) > len(data) {
 		return fmt.Errorf("record data_len %d exceeds the %d bytes received", h.DataLen, len(data))
 	}
@@ -71,7 +75,7 @@ func fillEvent(h *captureRecord, data []byte, bootToEpoch int64, ev *Event) erro
 		Time:     uint64(int64(h.BootNs) + bootToEpoch),
 		PID:      h.Pid, TID: h.Tid, PPID: h.Ppid, VPID: h.Vpid, VTID: h.Vtid,
 		UID: h.Uid, GID: h.Gid, EUID: h.Euid, EGID: h.Egid, LoginUID: h.Loginuid,
-		Comm:           cString(h.Comm[:]),
+		Comm:           cString(h.Comm[:], comm),
 		Ret:            h.Ret,
 		Fd:             h.Fd,
 		Fd2:            h.Fd2,
@@ -131,14 +135,17 @@ func fillEvent(h *captureRecord, data []byte, bootToEpoch int64, ev *Event) erro
 	return nil
 }
 
-func cString(b []int8) string {
+// cString returns the NUL-terminated string in b, reusing *last when it
+// is the same.
+func cString(b []int8, last *string) string {
 	bs := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(b))), len(b))
-	for i, c := range bs {
-		if c == 0 {
-			return string(bs[:i])
-		}
+	if i := bytes.IndexByte(bs, 0); i >= 0 {
+		bs = bs[:i]
 	}
-	return string(bs)
+	if string(bs) != *last {
+		*last = string(bs)
+	}
+	return *last
 }
 
 // splitArgs splits NUL-separated argv; a last argument cut by truncation
