@@ -30,6 +30,8 @@ type Options struct {
 	// Listener, when set, replaces listening on listenaddress:listenport
 	// (tests). TLS is still applied when tlsserver.deploy is set.
 	Listener net.Listener
+	// NoTLSListener likewise replaces listening on tlsserver.notlsport.
+	NoTLSListener net.Listener
 }
 
 // Sidekick is the running forwarder: HTTP API -> router -> durable queue ->
@@ -41,6 +43,9 @@ type Sidekick struct {
 	srv   *http.Server
 	ln    net.Listener
 	https bool
+	// plain serves tlsserver.notlspaths without TLS while TLS is on.
+	plain   *http.Server
+	plainLn net.Listener
 }
 
 // New builds every output, opens the queue, starts the dispatch workers and
@@ -90,6 +95,15 @@ func New(ctx context.Context, o Options) (_ *Sidekick, err error) {
 		}
 		s.ln = tls.NewListener(s.ln, tc)
 		s.https = true
+		if len(t.NoTLSPaths) > 0 {
+			s.plainLn = o.NoTLSListener
+			if s.plainLn == nil {
+				addr := net.JoinHostPort(cfg.ListenAddress, strconv.Itoa(t.NoTLSPort))
+				if s.plainLn, err = net.Listen("tcp", addr); err != nil {
+					return nil, fmt.Errorf("tlsserver.notlsport: %w", err)
+				}
+			}
+		}
 	}
 
 	reg := prometheus.NewRegistry()
@@ -115,6 +129,14 @@ func New(ctx context.Context, o Options) (_ *Sidekick, err error) {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.With("component", "http").Handler(), slog.LevelDebug),
 	}
+	if s.plainLn != nil {
+		s.plain = &http.Server{
+			Handler:           onlyPaths(h, cfg.TLSServer.NoTLSPaths),
+			ReadHeaderTimeout: 10 * time.Second,
+			ErrorLog:          s.srv.ErrorLog,
+		}
+		log.Info("serving without TLS", "addr", s.plainLn.Addr().String(), "paths", cfg.TLSServer.NoTLSPaths)
+	}
 	names := cfg.OutputNames()
 	if names == nil {
 		names = []string{}
@@ -132,8 +154,30 @@ func New(ctx context.Context, o Options) (_ *Sidekick, err error) {
 // Addr is the address the API listens on.
 func (s *Sidekick) Addr() net.Addr { return s.ln.Addr() }
 
+// onlyPaths serves h on the given paths and 404 elsewhere.
+func onlyPaths(h http.Handler, paths []string) http.Handler {
+	allowed := map[string]bool{}
+	for _, p := range paths {
+		allowed[p] = true
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !allowed[r.URL.Path] {
+			http.Error(w, "not served without TLS (tlsserver.notlspaths)", http.StatusNotFound)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 // Serve answers requests until Shutdown; it then returns nil.
 func (s *Sidekick) Serve() error {
+	if s.plain != nil {
+		go func() {
+			if err := s.plain.Serve(s.plainLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				s.log.Error("plain-HTTP server (tlsserver.notlsport) stopped", "err", err)
+			}
+		}()
+	}
 	err := s.srv.Serve(s.ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -146,6 +190,9 @@ func (s *Sidekick) Serve() error {
 // finish or go back to the queue), then closes the queue.
 func (s *Sidekick) Shutdown(ctx context.Context) error {
 	err := s.srv.Shutdown(ctx)
+	if s.plain != nil {
+		_ = s.plain.Shutdown(ctx)
+	}
 	s.close()
 	s.log.Info("nightjar-sidekick stopped")
 	return err
@@ -162,5 +209,8 @@ func (s *Sidekick) close() {
 	}
 	if s.srv == nil && s.ln != nil {
 		_ = s.ln.Close()
+	}
+	if s.plain == nil && s.plainLn != nil {
+		_ = s.plainLn.Close()
 	}
 }

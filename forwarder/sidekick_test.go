@@ -100,7 +100,11 @@ func start(t *testing.T, env ...string) *Sidekick {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sk, err := New(context.Background(), Options{Config: cfg, Listener: ln, Version: "test"})
+	plain, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk, err := New(context.Background(), Options{Config: cfg, Listener: ln, NoTLSListener: plain, Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,6 +140,20 @@ func TestTLS(t *testing.T) {
 	if code, _, err := get(http.DefaultClient, "http://"+sk.Addr().String()+"/ping"); err == nil && code == 200 {
 		t.Fatal("plain HTTP served on the TLS port")
 	}
+	// tlsserver.notlspaths (default /ping) are served without TLS on
+	// tlsserver.notlsport, and nothing else is.
+	plain := "http://" + sk.plainLn.Addr().String()
+	if code, body, err := get(http.DefaultClient, plain+"/ping"); err != nil || code != 200 || body != "pong\n" {
+		t.Fatalf("notls /ping: %d %q %v", code, body, err)
+	}
+	if code, _, err := get(http.DefaultClient, plain+"/healthz"); err != nil || code != 404 {
+		t.Fatalf("notls /healthz: %d %v", code, err)
+	}
+	resp, err := http.Post(plain+"/", "application/json", strings.NewReader("{}"))
+	if err != nil || resp.StatusCode != 404 {
+		t.Fatalf("notls POST /: %v %v", resp, err)
+	}
+	resp.Body.Close()
 }
 
 func TestMutualTLS(t *testing.T) {

@@ -215,9 +215,7 @@ func (h *handler) enqueue(w http.ResponseWriter, r *http.Request, a *alert.Alert
 	}
 	h.Metrics.Input(metrics.InputAccepted)
 	h.Metrics.Alert(a)
-	if len(outs) == 0 {
-		h.Log.Debug("alert reaches no output", "uuid", a.UUID, "rule", a.Rule, "priority", a.Priority)
-	}
+	h.Log.Debug("alert accepted", "uuid", a.UUID, "rule", a.Rule, "priority", a.Priority, "source", a.Source, "outputs", outs)
 	if outs == nil {
 		outs = []string{}
 	}

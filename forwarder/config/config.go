@@ -38,7 +38,17 @@ type TLSServer struct {
 	KeyFile    string `yaml:"keyfile"`
 	MutualTLS  bool   `yaml:"mutualtls"`
 	CACertFile string `yaml:"cacertfile"`
+	// NoTLSPort serves NoTLSPaths over plain HTTP while TLS is on, for
+	// probes that cannot speak TLS (falcosidekick's keys and defaults).
+	NoTLSPort  int      `yaml:"notlsport"`
+	NoTLSPaths []string `yaml:"notlspaths"`
 }
+
+// Defaults of the plain-HTTP side port, as in falcosidekick.
+const DefaultNoTLSPort = 2810
+
+// DefaultNoTLSPaths returns the paths served without TLS by default.
+func DefaultNoTLSPaths() []string { return []string{"/ping"} }
 
 // Config is the whole configuration. The output sections (one top-level key
 // per output type, and the named instances under outputs:) are not fields:
@@ -80,7 +90,8 @@ type Output struct {
 
 // Default returns the configuration with no file and no environment.
 func Default() *Config {
-	return &Config{ListenPort: DefaultListenPort, BodyLimit: DefaultBodyLimit, LogFormat: "text", Queue: queue.DefaultConfig()}
+	return &Config{ListenPort: DefaultListenPort, BodyLimit: DefaultBodyLimit, LogFormat: "text", Queue: queue.DefaultConfig(),
+		TLSServer: TLSServer{NoTLSPort: DefaultNoTLSPort, NoTLSPaths: DefaultNoTLSPaths()}}
 }
 
 // instance is an output section while loading, enabled or not.
@@ -359,6 +370,19 @@ func (c *Config) validate(insts []*instance) error {
 		}
 		if t.MutualTLS && t.CACertFile == "" {
 			return errors.New("tlsserver.cacertfile: needed when tlsserver.mutualtls is true")
+		}
+		if len(t.NoTLSPaths) > 0 {
+			if t.NoTLSPort < 1 || t.NoTLSPort > 65535 {
+				return fmt.Errorf("tlsserver.notlsport: %d is out of range (1 to 65535)", t.NoTLSPort)
+			}
+			if t.NoTLSPort == c.ListenPort {
+				return fmt.Errorf("tlsserver.notlsport: %d is listenport; the plain-HTTP port must differ", t.NoTLSPort)
+			}
+			for _, p := range t.NoTLSPaths {
+				if !strings.HasPrefix(p, "/") {
+					return fmt.Errorf("tlsserver.notlspaths: %q must start with /", p)
+				}
+			}
 		}
 	} else if t.MutualTLS {
 		return errors.New("tlsserver.mutualtls: needs tlsserver.deploy: true")

@@ -175,6 +175,8 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"tls", "tlsserver: {deploy: true}\n", nil, "tlsserver.certfile, tlsserver.keyfile"},
 		{"mutual tls", "", []string{"TLSSERVER_MUTUALTLS=true"}, "tlsserver.mutualtls: needs tlsserver.deploy"},
 		{"queue", "", []string{"QUEUE_MAXBYTES=10"}, "queue.maxbytes"},
+		{"notlsport", "tlsserver: {deploy: true, certfile: a, keyfile: b, notlsport: 2801}\n", nil, "tlsserver.notlsport: 2801 is listenport"},
+		{"notlspaths", "", []string{"TLSSERVER_DEPLOY=true", "TLSSERVER_CERTFILE=a", "TLSSERVER_KEYFILE=b", "TLSSERVER_NOTLSPATHS=ping"}, `tlsserver.notlspaths: "ping" must start with /`},
 		{"list as scalar", "customtags: a\n", nil, "customtags (line 1): want a list"},
 		{"not a mapping", "- a\n", nil, "must be a mapping"},
 		{"customfields form", "", []string{"CUSTOMFIELDS=env"}, "customfields (env CUSTOMFIELDS): want key:value pairs"},
