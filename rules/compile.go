@@ -113,7 +113,7 @@ func (l *Loader) compileRule(d *ruleDef, lists map[string][]string, macros map[s
 		return nil
 	}
 	r := &Rule{Name: d.name, Desc: d.desc, Output: d.output.s, Priority: d.priority,
-		Source: d.source, Tags: d.tags, File: d.file, Line: d.line, source: src}
+		Source: d.source, Tags: sortedTags(d.tags), File: d.file, Line: d.line, source: src}
 	for _, f := range []string{"evt.rawtime", "jevt.rawtime"} {
 		if tf := src.Lookup(f); tf != nil && (tf.Type == field.AbsTime) {
 			r.timeField = tf
@@ -192,6 +192,14 @@ func (l *Loader) compileRule(d *ruleDef, lists map[string][]string, macros map[s
 		return nil
 	}
 	return r
+}
+
+// sortedTags returns the tags sorted and without duplicates: Falco keeps a
+// rule's tags as a set, and its alerts list them in this order.
+func sortedTags(tags []string) []string {
+	out := slices.Clone(tags)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 func appendPieces(dst *text, src text) {

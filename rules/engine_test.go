@@ -386,3 +386,10 @@ func TestEngineK8sAuditSource(t *testing.T) {
 		t.Fatal("matched on a source without rules")
 	}
 }
+
+func TestRuleTagsAreASortedSet(t *testing.T) {
+	rs, _, _ := newEngine(t, Options{}, "- rule: Tagged\n  desc: d\n  condition: evt.type = open\n  output: o\n  priority: info\n  tags: [zeta, alpha, zeta]\n")
+	if got := rs.Rule("Tagged").Tags; !slices.Equal(got, []string{"alpha", "zeta"}) {
+		t.Fatalf("tags %v", got)
+	}
+}

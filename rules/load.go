@@ -233,6 +233,12 @@ func compareVersions(a, b [3]int) int {
 	return 0
 }
 
+// Names Falco accepts for macros (an identifier) and lists (a bare word).
+var (
+	macroName = regexp.MustCompile(`^[a-zA-Z]+[a-zA-Z0-9_]*$`)
+	listName  = regexp.MustCompile(`^[^()"'\s=,]+$`)
+)
+
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
 
 // Load loads the rules in data, naming them after name in errors. It returns
@@ -450,6 +456,9 @@ var (
 
 func (f *fileCtx) item(n *yaml.Node) {
 	n = deref(n)
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return // an empty entry ("-"), skipped as Falco does
+	}
 	m, ok := f.mapping(n, "")
 	if !ok {
 		f.errf(n, "", "each item must be a mapping such as \"- rule: NAME\", \"- macro: NAME\" or \"- list: NAME\", got %s", kindName(n))
@@ -604,8 +613,8 @@ func (f *fileCtx) list(m *mapping) {
 		return
 	}
 	item := fmt.Sprintf("list %q", name)
-	if name == "" {
-		f.errf(m.value["list"], "list", "list name must not be empty")
+	if !listName.MatchString(name) {
+		f.errf(m.value["list"], item, "invalid list name: it must be a bare word, without spaces, quotes, parentheses, = or commas")
 		return
 	}
 	f.unknownKeys(m, listKeys, item)
@@ -614,6 +623,9 @@ func (f *fileCtx) list(m *mapping) {
 		return
 	}
 	appendFlag, _ := f.boolean(m, "append", item)
+	if appendFlag {
+		f.warnf(m.key["append"], item, "append: true is deprecated; use override: {%s: append} instead", appendKey(m))
+	}
 	items, ok := f.strings(m, "items", item)
 	if !m.has("items") {
 		f.errf(m.key["list"], item, "missing key items (e.g. items: [a, b])")
@@ -666,6 +678,16 @@ func (f *fileCtx) condition(m *mapping, item string) (text, bool) {
 	return t, true
 }
 
+// appendKey names the key a legacy append item appends to, for the hint.
+func appendKey(m *mapping) string {
+	for _, k := range []string{"items", "condition", "exceptions"} {
+		if m.has(k) {
+			return k
+		}
+	}
+	return "condition"
+}
+
 // appendText adds a condition fragment the way Falco appends: with a space.
 func appendText(dst *text, src text) {
 	dst.s += " "
@@ -681,8 +703,8 @@ func (f *fileCtx) macro(m *mapping) {
 		return
 	}
 	item := fmt.Sprintf("macro %q", name)
-	if name == "" {
-		f.errf(m.value["macro"], "macro", "macro name must not be empty")
+	if !macroName.MatchString(name) {
+		f.errf(m.value["macro"], item, "invalid macro name: it must start with a letter and hold only letters, digits and _")
 		return
 	}
 	f.unknownKeys(m, macroKeys, item)
@@ -691,10 +713,17 @@ func (f *fileCtx) macro(m *mapping) {
 		return
 	}
 	appendFlag, _ := f.boolean(m, "append", item)
+	if appendFlag {
+		f.warnf(m.key["append"], item, "append: true is deprecated; use override: {%s: append} instead", appendKey(m))
+	}
 	kn := m.key["macro"]
 	cond, ok := f.condition(m, item)
 	if !m.has("condition") {
 		f.errf(kn, item, "missing key condition")
+		return
+	}
+	if ok && strings.TrimSpace(cond.s) == "" && !appendFlag && len(app) == 0 {
+		f.errf(m.value["condition"], item, "condition must not be empty")
 		return
 	}
 	if !ok {
@@ -739,6 +768,9 @@ func (f *fileCtx) rule(m *mapping) {
 		return
 	}
 	appendFlag, _ := f.boolean(m, "append", item)
+	if appendFlag {
+		f.warnf(m.key["append"], item, "append: true is deprecated; use override: {%s: append} instead", appendKey(m))
+	}
 	prev := f.l.ruleBy[name]
 
 	if appendFlag || len(app) > 0 || len(repl) > 0 {
@@ -794,6 +826,7 @@ func (f *fileCtx) rule(m *mapping) {
 			f.errf(kn, item, "cannot set enabled on rule %q: it is not defined earlier (check the order of rules files)", name)
 			return
 		}
+		f.warnf(m.key["enabled"], item, "a standalone enabled key is deprecated; add override: {enabled: replace}")
 		prev.enabled = en
 		return
 	}
@@ -808,6 +841,20 @@ func (f *fileCtx) rule(m *mapping) {
 	}
 	if len(missing) > 0 {
 		f.errf(kn, item, "missing key %s (a rule needs condition, desc, output and priority)", strings.Join(missing, ", "))
+		return
+	}
+	empty := false
+	for _, k := range []string{"condition", "desc", "output", "priority"} {
+		if v := m.value[k]; v.Kind == yaml.ScalarNode && strings.TrimSpace(v.Value) == "" {
+			f.errf(v, item, "%s must not be empty", k)
+			empty = true
+		}
+	}
+	if empty {
+		return
+	}
+	if src, ok := f.str(m, "source", item); ok && prev != nil && src != prev.source || !m.has("source") && prev != nil && prev.source != "syscall" {
+		f.errf(kn, item, "rule %q is defined again with a different source (%s before); a rule keeps its source", name, prev.source)
 		return
 	}
 	all := []string{}
@@ -877,7 +924,13 @@ func (f *fileCtx) ruleFields(m *mapping, item string, d *ruleDef, app, repl []st
 		case "output":
 			s, good := f.str(m, k, item)
 			d.output = text{}
-			d.output.add(s, scalarOrigin(f.name, f.lines, v))
+			// Falco trims outputs (a folded block scalar ends in a newline).
+			trimmed := strings.TrimSpace(s)
+			o := scalarOrigin(f.name, f.lines, v)
+			if lead := strings.Index(s, trimmed); lead > 0 {
+				o = shiftOrigin(o, lead)
+			}
+			d.output.add(trimmed, o)
 			ok = ok && good
 		case "desc":
 			s, good := f.str(m, k, item)
@@ -967,6 +1020,10 @@ func (f *fileCtx) appendExceptions(d *ruleDef, exs []*exceptionDef, item string)
 				Msg: fmt.Sprintf("exception %q already exists: an append may only add values, not fields or comps", ex.name)})
 			ok = false
 			continue
+		}
+		if len(ex.values) == 0 {
+			f.l.addWarning(Warning{File: ex.file, Line: ex.line, Col: ex.col, Item: item,
+				Msg: fmt.Sprintf("exception %q is appended to with no values", ex.name)})
 		}
 		cp := *d.exceptions[i]
 		cp.values = append(slices.Clone(cp.values), ex.values...)

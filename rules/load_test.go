@@ -298,7 +298,7 @@ func TestLegacyAppendIgnoresOtherKeys(t *testing.T) {
 	if d := l.rules[0]; !strings.HasSuffix(d.cond.s, "and proc.pid > 1") || strings.Contains(d.output.s, "ignored") {
 		t.Fatalf("got %+v", d)
 	}
-	if len(l.warns) != 1 || !strings.Contains(l.warns[0].String(), "output ignored") {
+	if len(l.warns) != 2 || !strings.Contains(l.warns[1].String(), "output ignored") || !strings.Contains(l.warns[0].String(), "deprecated") {
 		t.Fatalf("warnings %v", l.warns)
 	}
 }
@@ -314,4 +314,25 @@ func TestMultipleDocuments(t *testing.T) {
 	}
 	mustLoad(t, "")
 	mustLoad(t, "# only a comment\n")
+}
+
+func TestFalcoReaderDetails(t *testing.T) {
+	// Null entries are skipped; outputs are trimmed.
+	l := mustLoad(t, "-\n- rule: r\n  desc: d\n  condition: evt.type=open\n  output: >\n    file=%fd.name\n  priority: debug\n")
+	if got := l.rules[0].output.s; got != "file=%fd.name" {
+		t.Fatalf("output %q", got)
+	}
+	if _, line, col := l.rules[0].output.at(5); line != 6 || col != 10 {
+		t.Fatalf("trimmed output maps to %d:%d", line, col)
+	}
+	wantError(t, load(t, "- macro: 1bad\n  condition: x\n"), "invalid macro name")
+	wantError(t, load(t, "- list: \"a b\"\n  items: []\n"), "invalid list name")
+	wantError(t, load(t, "- macro: m\n  condition: \"\"\n"), "condition must not be empty")
+	wantError(t, load(t, "- rule: r\n  desc: d\n  condition: evt.type=open\n  output: \"\"\n  priority: debug\n"), "output must not be empty")
+	wantError(t, load(t, baseRule, "- rule: program_accesses_file\n  desc: d\n  condition: ka.verb=get\n  output: o\n  priority: debug\n  source: k8s_audit\n"),
+		"defined again with a different source (syscall before)")
+	l = mustLoad(t, baseRule, "- rule: program_accesses_file\n  enabled: false\n")
+	if len(l.warns) != 1 || !strings.Contains(l.warns[0].String(), "standalone enabled key is deprecated") {
+		t.Fatalf("warnings %v", l.warns)
+	}
 }

@@ -142,3 +142,26 @@ func scalarOrigin(file string, lines []string, n *yaml.Node) origin {
 	}
 	return o
 }
+
+// shiftOrigin returns o for the value with its first n bytes cut off.
+func shiftOrigin(o origin, n int) origin {
+	out := origin{file: o.file}
+	for i, sg := range o.segs {
+		end := int(^uint(0) >> 1)
+		if i+1 < len(o.segs) {
+			end = o.segs[i+1].off
+		}
+		switch {
+		case end <= n:
+			continue
+		case sg.off >= n:
+			out.segs = append(out.segs, seg{sg.off - n, sg.line, sg.col})
+		default:
+			out.segs = append(out.segs, seg{0, sg.line, sg.col + n - sg.off})
+		}
+	}
+	if len(out.segs) == 0 {
+		out.segs = o.segs
+	}
+	return out
+}
