@@ -182,7 +182,9 @@ func TestMatch(t *testing.T) {
 		{"t.name in (with_sp)", false}, {"t.name pmatch (dirs)", false},
 		{"t.path pmatch (/etc)", true}, {"t.path pmatch (/etc/ssh)", true}, {"t.path pmatch (/et)", false},
 		{"t.path pmatch (/usr, /etc/ssh/sshd_config)", true}, {"t.path pmatch (/etc/ssh/sshd_config/x)", false},
-		{"t.path pmatch dirs", true},
+		{"t.path pmatch dirs", true}, {"t.path pmatch (/etc/*/sshd_config)", true}, {"t.path pmatch (/etc/s*)", true},
+		{"t.path pmatch (/etc/x*)", false}, {"t.path pmatch (/etc/ssh/sshd_config, /usr)", true}, {"t.path pmatch (/)", true},
+		{"t.path pmatch (/etc/ssh/sshd_config/)", true}, {"t.path pmatch (/*/ssh/x, /etc/*/sshd_*)", true},
 		// IP addresses and networks
 		{"t.ip = 10.1.2.3", true}, {"t.ip != 10.1.2.3", false}, {"t.ip = 10.1.2.4", false},
 		{"t.ip in (10.1.2.3, 10.1.2.4)", true}, {"t.net = 10.0.0.0/8", true}, {"t.net != 10.0.0.0/8", false},

@@ -160,57 +160,85 @@ func matchClass(pattern string, p int, c byte, fold bool) (matched bool, next in
 
 func inRange(c, lo, hi byte) bool { return lo <= c && c <= hi }
 
-// pathTrie is pmatch's prefix structure: path components from the root.
-// A path matches when one of the inserted paths is a component-wise prefix
-// of it (/etc matches /etc and /etc/passwd, not /etcd).
+// pathTrie is pmatch's prefix structure, libsinsp's path_prefix_search:
+// path components from the root. A path matches when one of the inserted
+// paths is a component-wise prefix of it (/etc matches /etc and
+// /etc/passwd, not /etcd). A component with glob characters (*, ?, [)
+// matches components as fnmatch does (/home/*/.ssh).
 type pathTrie struct {
 	end      bool
 	children map[string]*pathTrie
+	globs    []globChild
+}
+
+type globChild struct {
+	pattern string
+	node    *pathTrie
 }
 
 func (t *pathTrie) insert(path string) {
 	n := t
-	for comp, rest := nextComponent(path); comp != "" || rest != ""; comp, rest = nextComponent(rest) {
-		if comp == "" {
-			continue
-		}
-		if n.children == nil {
-			n.children = map[string]*pathTrie{}
-		}
-		c := n.children[comp]
-		if c == nil {
-			c = &pathTrie{}
-			n.children[comp] = c
-		}
-		n = c
+	for comp, rest, ok := nextComponent(path); ok; comp, rest, ok = nextComponent(rest) {
+		n = n.child(comp)
 	}
 	n.end = true
 }
 
+func (t *pathTrie) child(comp string) *pathTrie {
+	if strings.ContainsAny(comp, "*?[") {
+		for _, g := range t.globs {
+			if g.pattern == comp {
+				return g.node
+			}
+		}
+		c := &pathTrie{}
+		t.globs = append(t.globs, globChild{comp, c})
+		return c
+	}
+	if t.children == nil {
+		t.children = map[string]*pathTrie{}
+	}
+	c := t.children[comp]
+	if c == nil {
+		c = &pathTrie{}
+		t.children[comp] = c
+	}
+	return c
+}
+
 func (t *pathTrie) match(path string) bool {
-	n := t
-	if n.end {
+	return t.end || t.matchRest(path)
+}
+
+// matchRest matches the remaining components of a path below t.
+func (t *pathTrie) matchRest(rest string) bool {
+	comp, rest, ok := nextComponent(rest)
+	if !ok {
+		return false // the path ended above every inserted path
+	}
+	if c := t.children[comp]; c != nil && (c.end || c.matchRest(rest)) {
 		return true
 	}
-	for comp, rest := nextComponent(path); comp != "" || rest != ""; comp, rest = nextComponent(rest) {
-		if comp == "" {
-			continue
-		}
-		n = n.children[comp]
-		if n == nil {
-			return false
-		}
-		if n.end {
+	for _, g := range t.globs {
+		if globMatch(g.pattern, comp, false) && (g.node.end || g.node.matchRest(rest)) {
 			return true
 		}
 	}
 	return false
 }
 
-// nextComponent splits off the first '/'-separated component of path.
-func nextComponent(path string) (comp, rest string) {
-	if i := strings.IndexByte(path, '/'); i >= 0 {
-		return path[:i], path[i+1:]
+// nextComponent splits off the first non-empty '/'-separated component of
+// path; ok is false when there is none left.
+func nextComponent(path string) (comp, rest string, ok bool) {
+	for path != "" {
+		i := strings.IndexByte(path, '/')
+		if i < 0 {
+			return path, "", true
+		}
+		if i > 0 {
+			return path[:i], path[i+1:], true
+		}
+		path = path[1:]
 	}
-	return path, ""
+	return "", "", false
 }
