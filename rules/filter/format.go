@@ -45,7 +45,7 @@ func format(b *strings.Builder, e Expr) {
 		b.WriteString(e.Name)
 		if e.HasArg {
 			b.WriteString("[")
-			if e.Arg == "" || strings.ContainsAny(e.Arg, "[]\"' \t\b\r\n") {
+			if e.Arg == "" || strings.ContainsAny(e.Arg, "[]\"' \t\n\v\f\r") {
 				quote(b, e.Arg)
 			} else {
 				b.WriteString(e.Arg)

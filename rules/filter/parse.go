@@ -297,7 +297,7 @@ func (p *parser) fieldRemainder(name string, at Pos) *FieldRef {
 			f.Arg = s
 		} else {
 			r := p.rest()
-			n := strings.IndexAny(r, "[]\"' \t\b\r\n")
+			n := strings.IndexAny(r, "[]\"' \t\n\v\f\r") // [^][\"'[:space:]]+
 			if n < 0 {
 				n = len(r)
 			}

@@ -135,3 +135,25 @@ func TestParseErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestFormat(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"a and b or not c", "a and b or not (c)"},
+		{"(a or b) and c", "(a or b) and c"},
+		{"(a and b) and c", "(a and b) and c"},
+		{"proc.name in (sh, 'b c', \"\") and fd.name exists", `proc.name in (sh, "b c", "") and fd.name exists`},
+		{`proc.aname[2]=x and jevt.value["/a b"] = 'q"t'`, `proc.aname[2] = x and jevt.value["/a b"] = "q\"t"`},
+		{"tolower(proc.name) = val(proc.pname)", "tolower(proc.name) = val(proc.pname)"},
+		{"proc.name in shells", "proc.name in shells"},
+		{`fd.name = "a\\b\n"`, `fd.name = "a\\b\n"`},
+	}
+	for _, c := range cases {
+		e, err := Parse(c.in)
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", c.in, err)
+		}
+		if got := Format(e); got != c.want {
+			t.Errorf("Format(Parse(%q)) = %s, want %s", c.in, got, c.want)
+		}
+	}
+}
