@@ -58,6 +58,9 @@ type OutputInfo struct {
 	MinimumPriority string `json:"minimumpriority"`
 }
 
+// enqueueTimeout bounds the wait for the queue's acknowledgements.
+const enqueueTimeout = 30 * time.Second
+
 // DefaultRetryAfter is what a 503 asks senders to wait.
 const DefaultRetryAfter = 5 * time.Second
 
@@ -200,7 +203,12 @@ func (h *handler) enrich(a *alert.Alert) {
 }
 
 func (h *handler) enqueue(w http.ResponseWriter, r *http.Request, a *alert.Alert, outs []string) {
-	if err := h.Queue.Enqueue(r.Context(), a, outs); err != nil {
+	// Finish storing even if the sender hangs up: the copies are already on
+	// their way, and a half-stored alert would be delivered to some outputs
+	// only. The sender, seeing no answer, retries (at least once).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), enqueueTimeout)
+	defer cancel()
+	if err := h.Queue.Enqueue(ctx, a, outs); err != nil {
 		if errors.Is(err, queue.ErrFull) {
 			h.Metrics.Input(metrics.InputFull)
 			h.Log.Warn("queue full: answering 503", "uuid", a.UUID)

@@ -188,6 +188,10 @@ func (c *Config) decodeRoot(root *yaml.Node, top, named map[string]*instance, by
 		k, v := root.Content[i], root.Content[i+1]
 		lk := strings.ToLower(k.Value)
 		switch {
+		case strings.HasPrefix(lk, "x-"):
+			// Extension keys, as in docker-compose: a place for YAML
+			// anchors (&defaults) that outputs merge with <<: *defaults.
+			continue
 		case lk == "outputs":
 			if err := decodeNamed(v, named, byType, top); err != nil {
 				return err

@@ -238,3 +238,28 @@ func TestKeys(t *testing.T) {
 		}
 	}
 }
+
+func TestYAMLMergeKeys(t *testing.T) {
+	c := parse(t, `
+x-common: &common
+  minimumpriority: error
+  timeout: 3s
+outputs:
+  a:
+    type: webhook
+    <<: *common
+    address: http://127.0.0.1:1/a
+`)
+	if len(c.Outputs) != 1 {
+		t.Fatalf("outputs %+v", c.Outputs)
+	}
+	sh := c.Outputs[0].Config.Shared()
+	if sh.MinimumPriority != alert.PriorityError || sh.Timeout != 3*time.Second {
+		t.Fatalf("merged settings not applied: %+v", sh)
+	}
+	// A typo inside the anchored mapping is still caught where it is merged.
+	_, err := Parse([]byte("x-c: &c\n  minimumpriorty: error\nwebhook:\n  <<: *c\n  address: http://h/x\n"), nil, types)
+	if err == nil || !strings.Contains(err.Error(), "webhook.minimumpriorty (line 2): unknown key") {
+		t.Fatalf("typo in merged mapping: %v", err)
+	}
+}

@@ -250,12 +250,26 @@ func checkNode(n *yaml.Node, t reflect.Type, key string) error {
 		}
 		return nil
 	case t.Kind() == reflect.Struct:
+		if n.Kind == yaml.SequenceNode { // only as the value of a merge key
+			for _, item := range n.Content {
+				if err := checkNode(item, t, key); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
 		if n.Kind != yaml.MappingNode {
 			return fmt.Errorf("%s (line %d): want a mapping of keys, got a %s", key, n.Line, kindName(n))
 		}
 		keys := structKeys(t)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, val := n.Content[i], n.Content[i+1]
+			if k.Tag == "!!merge" { // <<: *defaults merges a mapping, or a list of them, here
+				if err := checkNode(val, t, key); err != nil {
+					return err
+				}
+				continue
+			}
 			f, ok := keys[strings.ToLower(k.Value)]
 			if !ok {
 				return fmt.Errorf("%s (line %d): unknown key %q", join(key, k.Value), k.Line, k.Value)
