@@ -38,11 +38,12 @@ type Event struct {
 	Path, Path2       string
 	RawPath, RawPath2 string
 
-	Num  uint64 // evt.num: 1 for the first event handled
-	typ  int
-	name string // Falco's event type name
-	kind eventKind
-	p    *Processor
+	Num         uint64 // evt.num: 1 for the first event handled
+	nameChanged bool   // the event changed its fd's name (fd.name_changed)
+	typ         int
+	name        string // Falco's event type name
+	kind        eventKind
+	p           *Processor
 }
 
 // EventType implements field.Event.

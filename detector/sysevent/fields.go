@@ -1,9 +1,10 @@
 package sysevent
 
 import (
-	"fmt"
+	"log/slog"
 	"net/netip"
 	"os"
+	"sort"
 	"strconv"
 	"time"
 
@@ -17,22 +18,27 @@ import (
 // and the state. The others stay unbound and evaluate as missing (<NA>);
 // Unpopulated lists them.
 func NewSource() *field.Source {
+	src, errs := newSource()
+	for _, err := range errs {
+		// The catalog and this binder out of step: the field stays
+		// unbound (TestBindings fails on it), the detector still runs.
+		slog.Warn("sysevent: field not bound", "err", err)
+	}
+	return src
+}
+
+func newSource() (*field.Source, []error) {
 	src := field.Syscall()
 	b := &binder{src: src}
 	bindEvt(b)
 	bindProc(b)
 	bindUserFD(b)
-	if len(b.errs) > 0 {
-		// A catalog and binder out of step is a programming error that
-		// every test of this package catches.
-		panic(fmt.Sprintf("sysevent: binding the syscall catalog: %v", b.errs))
-	}
 	// Event types this source produces (the rules' evt.type names).
 	for _, n := range bpf.SupportedSyscalls() {
 		src.EventType(n)
 	}
 	src.EventType("procexit")
-	return src
+	return src, b.errs
 }
 
 // Unpopulated returns the declared fields of src that nothing binds.
@@ -588,6 +594,8 @@ func bindUserFD(b *binder) {
 	// one end, so they give the remote one: the peer of a connect or an
 	// accept, which is what the outbound/inbound macros compare.
 	b.ip("fd.ip", ipOf(remote))
+	// fd.port likewise: the server port, which port lists name (53, 443).
+	b.u64("fd.port", portOf(server))
 	b.bind("fd.net", field.Extractor{IP: func(ev field.Event, _ field.Arg) (netip.Addr, int, bool) {
 		e, ok := ev.(*Event)
 		if !ok {
@@ -623,16 +631,7 @@ func bindUserFD(b *binder) {
 		}
 		return e.FD.Connected, true
 	})
-	b.boolean("fd.name_changed", func(e *Event, _ field.Arg) (bool, bool) {
-		if e.kind != kindSyscall {
-			return false, true
-		}
-		switch e.Raw.Syscall {
-		case bpf.SysConnect, bpf.SysBind:
-			return e.Raw.Ret >= 0 || e.Raw.Ret == einprogres, true
-		}
-		return false, true
-	})
+	b.boolean("fd.name_changed", func(e *Event, _ field.Arg) (bool, bool) { return e.nameChanged, true })
 	b.str("fd.containername", func(e *Event, _ field.Arg) (string, bool) {
 		if e.FD == nil {
 			return "", false
@@ -664,12 +663,28 @@ func bindUserFD(b *binder) {
 		}
 		return int64(e.FD.Ino), true
 	})
+	// fd.types: the types of the process's fds, each once; fd.types[N]
+	// the type of fd N.
 	b.bind("fd.types", field.Extractor{Strings: func(x field.Event, a field.Arg, dst []string) ([]string, bool) {
 		e, ok := x.(*Event)
-		if !ok || e.FD == nil || a.Set && a.Index != 0 {
+		if !ok {
 			return dst, false
 		}
-		return append(dst, e.FD.Type.String()), true
+		if a.Set {
+			if f := e.Proc.FD(int64(a.Index)); f != nil {
+				return append(dst, f.Type.String()), true
+			}
+			return dst, false
+		}
+		var seen [32]bool
+		for _, f := range e.Proc.FDs {
+			if int(f.Type) < len(seen) && !seen[f.Type] {
+				seen[f.Type] = true
+				dst = append(dst, f.Type.String())
+			}
+		}
+		sort.Strings(dst)
+		return dst, len(dst) > 0
 	}})
 
 	// fs.path.*: the path a filesystem syscall acts on; source and target

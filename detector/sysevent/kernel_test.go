@@ -327,7 +327,7 @@ func TestKernelOpenShadowAndDirfd(t *testing.T) {
 		t.Fatal("opened a missing file")
 	}
 	m := h.wait(t, "failed open", is("proc.pid", self, "fd.name", filepath.Join(dir, "missing")))
-	expect(t, m, map[string]string{"evt.res": "ENOENT", "evt.failed": "true", "evt.rawres": "-2"})
+	expect(t, m, map[string]string{"evt.res": "ENOENT", "evt.failed": "true", "evt.rawres": "-2", "fd.num": "-1", "fd.typechar": "f"})
 }
 
 func TestKernelConnectAccept(t *testing.T) {

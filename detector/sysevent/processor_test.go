@@ -98,7 +98,7 @@ func TestProcessorHandBuilt(t *testing.T) {
 	ev = sys(101, bpf.SysOpen, -2)
 	ev.Path, ev.Flags = "/nonexistent", 0o2
 	check(t, src, h(ev), fieldWant{"evt.res": "ENOENT", "evt.rawres": "-2", "evt.failed": "true",
-		"evt.arg.fd": "ENOENT", "fd.name": "/nonexistent", "evt.arg.flags": "O_RDWR", "evt.count.error.file": "1"})
+		"evt.arg.fd": "ENOENT", "fd.name": "/nonexistent", "fd.num": "-1", "evt.arg.flags": "O_RDWR", "evt.count.error.file": "1"})
 	if p.Table().Get(101).FD(-2) != nil {
 		t.Error("a failed open added an fd")
 	}
@@ -121,7 +121,8 @@ func TestProcessorHandBuilt(t *testing.T) {
 	ev = sys(101, bpf.SysDup2, 1)
 	ev.Fd, ev.Fd2 = 6, 1
 	check(t, src, h(ev), fieldWant{"fd.num": "1", "fd.type": "ipv4", "fd.name": "127.0.0.1:40000->127.0.0.1:8080",
-		"evt.arg.oldfd": "6", "evt.arg.newfd": "1", "proc.stdout.type": "ipv4"})
+		"evt.arg.oldfd": "6", "evt.arg.newfd": "1", "proc.stdout.type": "ipv4",
+		"fd.types[1]": "(ipv4)", "fd.types": "(directory,file,ipv4)", "fd.port": "8080", "fd.name_changed": "false"})
 	ev = sys(101, bpf.SysClose, 0)
 	ev.Fd = 6
 	check(t, src, h(ev), fieldWant{"fd.num": "6", "fd.name": "127.0.0.1:40000->127.0.0.1:8080", "evt.arg.fd": "6"})
@@ -218,7 +219,10 @@ func TestFormatOpenFlags(t *testing.T) {
 }
 
 func TestUnpopulated(t *testing.T) {
-	src := NewSource()
+	src, errs := newSource()
+	for _, err := range errs {
+		t.Errorf("binding: %v", err)
+	}
 	un := Unpopulated(src)
 	if len(un) == 0 || len(un) >= len(src.Fields()) {
 		t.Fatalf("%d of %d fields unbound", len(un), len(src.Fields()))

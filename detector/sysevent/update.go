@@ -44,7 +44,11 @@ func (p *Processor) syscall(e *Event, raw *bpf.Event) {
 		}
 		e.RawPath = raw.Path
 		e.Path = state.JoinPath(state.Dir(pr, dirfd), raw.Path)
-		f := state.NewFileFD(raw.Ret, e.Path, flags, flags&oDirectory != 0 && flags&oTmpfile == 0)
+		num := raw.Ret
+		if !ok {
+			num = -1 // Falco's fd.num for a failed open (open_file_failed tests fd.num=-1)
+		}
+		f := state.NewFileFD(num, e.Path, flags, flags&oDirectory != 0 && flags&oTmpfile == 0)
 		f.Dev, f.Ino = encodeDev(raw.Dev), raw.Ino
 		if ok {
 			t.SetFD(pr, f)
@@ -67,9 +71,11 @@ func (p *Processor) syscall(e *Event, raw *bpf.Event) {
 	case bpf.SysConnect:
 		f := socketFD(pr, raw.Fd, raw.Remote, raw.Addr)
 		if ok || raw.Ret == einprogres {
+			old := f.Name
 			f.Connected = true
 			p.setTuple(f, raw.Local, pick(raw.Remote, raw.Addr), false)
 			t.SetFD(pr, f)
+			e.nameChanged = f.Name != old
 		}
 		e.FD = f
 
@@ -97,9 +103,11 @@ func (p *Processor) syscall(e *Event, raw *bpf.Event) {
 	case bpf.SysBind:
 		f := socketFD(pr, raw.Fd, raw.Local, raw.Addr)
 		if ok {
+			old := f.Name
 			f.Server = true
 			p.setTuple(f, pick(raw.Local, raw.Addr), bpf.SockAddr{}, true)
 			t.SetFD(pr, f)
+			e.nameChanged = f.Name != old
 		}
 		e.FD = f
 
@@ -120,6 +128,7 @@ func (p *Processor) syscall(e *Event, raw *bpf.Event) {
 			c := *f
 			p.setTuple(&c, raw.Local, pick(raw.Remote, raw.Addr), f.Server)
 			t.SetFD(pr, &c)
+			e.nameChanged = c.Name != f.Name
 			f = &c
 		}
 		e.FD = f
