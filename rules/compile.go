@@ -234,6 +234,12 @@ func (l *Loader) filterErrors(err error, t *text, item string, brokenMacros map[
 		where, at := t, item
 		if fe.Macro != "" {
 			if m := l.macroBy[fe.Macro]; m != nil {
+				// Reported once, naming the first rule that uses the macro.
+				key := fmt.Sprintf("M%s\x00%d\x00%s", m.name, fe.Pos.Offset, fe.Msg)
+				if l.seen[key] {
+					continue
+				}
+				l.seen[key] = true
 				where, at = &m.cond, fmt.Sprintf("macro %q (used by %s)", m.name, item)
 			}
 		}
