@@ -28,6 +28,13 @@
 //   - Overriding, appending to or enabling an item that is not defined
 //     earlier is an error.
 //   - Appended conditions, outputs and descriptions are joined with a space.
+//     Outputs are trimmed; tags are a set, sorted; a rule keeps its source.
+//   - append: true and a standalone enabled key are accepted with a
+//     deprecation warning, as in Falco 0.37+; empty entries are skipped; a
+//     file may hold several YAML documents.
+//   - Macro names are identifiers, list names bare words (Falco's checks);
+//     required_engine_version above EngineVersion (0.57.0) is an error;
+//     required_plugin_versions is recorded in PluginVersions.
 //   - Lists naming lists are expanded; macros may use macros and lists.
 //   - Exceptions (name, fields, comps, values) become
 //     "(condition) and not (...)" exactly as Falco writes them: comps
