@@ -977,9 +977,8 @@ func TestDropAccounting(t *testing.T) {
 	}
 	check(t, "read", read, st.Delivered)
 	check(t, "read + dropped", read+st.DroppedRingFull, st.Seen)
-	if ours == 0 {
-		t.Errorf("none of this test's opens was in the ring")
-	}
+	// How many of the ring's records are this test's own depends on what
+	// else runs on the machine, so it is only logged.
 	st2, _ := c.Stats()
 	check(t, "decoded", st2.DecodedBySyscall["openat"], read)
 }
