@@ -8,11 +8,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -202,3 +205,74 @@ func TestStartupErrors(t *testing.T) {
 }
 
 func itoa(n int) string { return big.NewInt(int64(n)).String() }
+
+// Routing through the whole pipeline: named webhook instances, a routes
+// table, the real queue and dispatch, real HTTP sinks.
+func TestRoutesEndToEnd(t *testing.T) {
+	type hit struct{ sink, rule string }
+	hits := make(chan hit, 16)
+	sink := func(name string) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var a struct{ Rule string }
+			json.NewDecoder(r.Body).Decode(&a)
+			hits <- hit{name, a.Rule}
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	yml := fmt.Sprintf(`
+outputs:
+  pager: {type: webhook, address: %s}
+  chat: {type: webhook, address: %s, minimumpriority: notice}
+routes:
+  - name: page
+    match: {priority: critical}
+    outputs: [pager]
+  - name: rest
+    outputs: [chat]
+`, sink("pager"), sink("chat"))
+	cfg, err := config.Parse([]byte(yml), []string{"QUEUE_DIR=" + t.TempDir()}, OutputTypes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	sk, err := New(context.Background(), Options{Config: cfg, Listener: ln})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go sk.Serve()
+	defer sk.Shutdown(context.Background())
+	base := "http://" + sk.Addr().String()
+	for _, a := range []struct{ prio, rule string }{{"Critical", "crit"}, {"Warning", "warn"}, {"Debug", "debug"}} {
+		body := fmt.Sprintf(`{"output":"x","priority":%q,"rule":%q,"time":"2026-11-29T16:31:56Z"}`, a.prio, a.rule)
+		resp, err := http.Post(base+"/", "application/json", strings.NewReader(body))
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("POST %s: %v %v", a.rule, resp, err)
+		}
+		resp.Body.Close()
+	}
+	resp, err := http.Post(base+"/test", "application/json", nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST /test: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	// crit -> pager only; warn -> chat; debug -> nowhere (chat's threshold);
+	// the test alert -> both, thresholds and routes notwithstanding.
+	want := map[hit]bool{{"pager", "crit"}: true, {"chat", "warn"}: true, {"pager", "Test rule"}: true, {"chat", "Test rule"}: true}
+	for len(want) > 0 {
+		select {
+		case h := <-hits:
+			if !want[h] {
+				t.Fatalf("unexpected delivery %+v", h)
+			}
+			delete(want, h)
+		case <-time.After(15 * time.Second):
+			t.Fatalf("missing deliveries %v", want)
+		}
+	}
+	select {
+	case h := <-hits:
+		t.Fatalf("unexpected delivery %+v", h)
+	case <-time.After(200 * time.Millisecond):
+	}
+}
