@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,6 +20,7 @@ func startTree(t *testing.T, dir string) (*exec.Cmd, uint32) {
 	t.Helper()
 	cmd := exec.Command("sh", "-c", "sleep 60 & echo $!; wait")
 	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "NJ_STATE_TEST=1")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -97,6 +99,12 @@ func TestSeedProcessStartedBefore(t *testing.T) {
 	}
 	if p.ExeIno == 0 {
 		t.Errorf("exe inode not read")
+	}
+	if env, ok := tbl.Env(p); !ok || !slices.Contains(env, "NJ_STATE_TEST=1") {
+		t.Errorf("Env = %v, %v; want NJ_STATE_TEST=1 in it", env, ok)
+	}
+	if c, m, ok := tbl.ExeTimes(p); !ok || c == 0 || m == 0 {
+		t.Errorf("ExeTimes = %d, %d, %v", c, m, ok)
 	}
 	if tbl.Len() < 3 || tbl.Stats().Processes != tbl.Len() {
 		t.Errorf("table size %d, stats %+v", tbl.Len(), tbl.Stats())

@@ -57,6 +57,8 @@ type Process struct {
 	FromProc bool `json:"from_proc,omitempty"`
 
 	FDs map[int64]*FD `json:"fds,omitempty"`
+
+	lazy lazy // read from /proc on demand (Env, ExeTimes)
 }
 
 // setArgs sets argv and the derived strings.
@@ -339,6 +341,7 @@ func (t *Table) Exec(e *ExecInfo) *Process {
 		}
 	}
 	p.PID = e.PID
+	p.lazy = lazy{} // a new program: its environment and executable are new
 	if e.PPID != 0 {
 		p.PPID = e.PPID
 	}

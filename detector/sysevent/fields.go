@@ -6,6 +6,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nightjar-sec/nightjar/bpf"
@@ -468,6 +469,44 @@ func bindProc(b *binder) {
 	b.u64("proc.fdopencount", func(e *Event, _ field.Arg) (uint64, bool) { return uint64(len(e.Proc.FDs)), true })
 	b.boolean("proc.is_exe_upper_layer", func(e *Event, _ field.Arg) (bool, bool) { return e.Proc.ExeUpperLayer, true })
 	b.boolean("proc.is_exe_from_memfd", func(e *Event, _ field.Arg) (bool, bool) { return e.Proc.ExeFromMemfd, true })
+	// Read from /proc when first asked for (the event does not carry them).
+	envOf := func(e *Event, p *state.Process, key string) (string, bool) {
+		env, ok := e.p.table.Env(p)
+		if !ok {
+			return "", false
+		}
+		if key == "" {
+			return strings.Join(env, " "), true
+		}
+		for _, kv := range env {
+			if len(kv) > len(key) && kv[len(key)] == '=' && kv[:len(key)] == key {
+				return kv[len(key)+1:], true
+			}
+		}
+		return "", false
+	}
+	b.str("proc.env", func(e *Event, a field.Arg) (string, bool) { return envOf(e, e.Proc, a.Key) })
+	b.str("proc.aenv", func(e *Event, a field.Arg) (string, bool) {
+		var v string
+		var found bool
+		e.p.table.Ancestors(e.Proc, func(p *state.Process) bool {
+			v, found = envOf(e, p, a.Key)
+			return !found && a.Key != "" // without a key: the parent's
+		})
+		return v, found
+	})
+	b.i64("proc.exe_ino.ctime", func(e *Event, _ field.Arg) (int64, bool) {
+		c, _, ok := e.p.table.ExeTimes(e.Proc)
+		return c, ok
+	})
+	b.i64("proc.exe_ino.mtime", func(e *Event, _ field.Arg) (int64, bool) {
+		_, m, ok := e.p.table.ExeTimes(e.Proc)
+		return m, ok
+	})
+	b.i64("proc.exe_ino.ctime_duration_proc_start", func(e *Event, _ field.Arg) (int64, bool) {
+		c, _, ok := e.p.table.ExeTimes(e.Proc)
+		return int64(e.Proc.StartTime) - c, ok && e.Proc.StartTime != 0
+	})
 	b.i64("proc.exe_ino", func(e *Event, _ field.Arg) (int64, bool) { return int64(e.Proc.ExeIno), e.Proc.ExeIno != 0 })
 	for i, n := range []string{"stdin", "stdout", "stderr"} {
 		num := int64(i)

@@ -91,7 +91,7 @@ var (
 )
 
 // Arguments recorded besides every bound field without a required argument.
-var argRefs = []string{"proc.aname[2]", "proc.aname[3]", "proc.apid[1]", "proc.apid[2]", "proc.aexepath[2]"}
+var argRefs = []string{"proc.aenv[NJ_MARK]", "proc.env[NJ_MARK]", "proc.aname[2]", "proc.aname[3]", "proc.apid[1]", "proc.apid[2]", "proc.aexepath[2]"}
 
 var argNames = []string{"fd", "name", "flags", "mode", "dirfd", "request", "pid", "uid", "target",
 	"linkpath", "oldpath", "newpath", "args", "filename", "res", "addr", "tuple", "oldfd", "newfd",
@@ -192,10 +192,10 @@ func (h *harness) loop() {
 }
 
 // wait returns the first recorded event for which match is true, waiting
-// up to 10 s for it.
+// up to 30 s for it (a loaded CI machine delays the loop).
 func (h *harness) wait(t *testing.T, what string, match func(snap) bool) snap {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		h.mu.Lock()
 		for _, s := range h.snaps {
@@ -259,17 +259,30 @@ func TestKernelExecWithAncestors(t *testing.T) {
 	h := shared(t)
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "input.txt"), []byte("x\n"), 0o644)
-	cmd := exec.Command("sh", "-c", "cat -n input.txt >/dev/null; exit 0")
+	// sh stays alive, reading its stdin, until cat's exec is recorded: the
+	// parent's environment is read from /proc while it exists.
+	cmd := exec.Command("sh", "-c", "cat -n input.txt >/dev/null; read x; exit 0")
 	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("sh: %v %s", err, out)
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "NJ_MARK=kernel-test"}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
 	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stdin.Close()
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("sh: %v", err)
+		}
+	}()
 	catPath, _ := exec.LookPath("cat")
 	catPath, _ = filepath.EvalSymlinks(catPath)
 	s := h.wait(t, "execve of cat", is("evt.type", "execve", "proc.name", "cat", "proc.args", "-n input.txt"))
 	expect(t, s, map[string]string{
 		"proc.cmdline": "cat -n input.txt", "proc.exe": "cat", "proc.exepath": catPath,
-		"proc.cwd": dir + "/", "proc.pname": "sh", "proc.pcmdline": "sh -c cat -n input.txt >/dev/null; exit 0",
+		"proc.cwd": dir + "/", "proc.pname": "sh", "proc.pcmdline": "sh -c cat -n input.txt >/dev/null; read x; exit 0", "proc.aenv[NJ_MARK]": "kernel-test",
 		"proc.aname[2]": selfComm(t), "proc.apid[2]": self, "evt.res": "SUCCESS", "evt.dir": "<",
 		"user.name": "root", "user.uid": "0", "container.id": "host", "proc.cmdnargs": "2",
 		"evt.arg.args": "-n input.txt", "proc.is_exe_from_memfd": "false", "thread.ismain": "true",
