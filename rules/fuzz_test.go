@@ -26,9 +26,10 @@ func FuzzLoad(f *testing.F) {
 		l := NewLoader(src, k8s)
 		l.Load("fuzz.yaml", data)
 		_, _ = l.Compile(Options{})
+		// YAML breaks lines at \n, \r\n and a lone \r.
 		lines := 1
-		for _, c := range data {
-			if c == '\n' {
+		for i, c := range data {
+			if c == '\n' || c == '\r' && (i+1 == len(data) || data[i+1] != '\n') {
 				lines++
 			}
 		}
