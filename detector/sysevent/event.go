@@ -3,15 +3,42 @@
 // in step with the events, in Falco's order, and binds the extractors of the
 // syscall field catalog (field.Syscall) to that state.
 //
-// Use:
+// The daemon's loop:
 //
-//	src := sysevent.NewSource()              // the catalog, bound
-//	tbl := state.New(state.Options{}); tbl.Seed()
+//	src := sysevent.NewSource()                 // the catalog, bound
+//	tbl := state.New(state.Options{})
+//	capture, _ := bpf.Load(bpf.Config{Syscalls: ruleset.EventTypes("syscall"), ExcludePID: os.Getpid()})
+//	tbl.Seed()                                  // after Load: no gap
 //	proc := sysevent.NewProcessor(src, tbl)
 //	for capture.Read(&raw) == nil {
-//		ev := proc.Handle(&raw)           // nil: nothing to evaluate
-//		ruleset.Process(ev, ...)          // ev is valid until the next Handle
+//		if ev := proc.Handle(&raw); ev != nil {
+//			ruleset.Process(ev, ...)            // ev is valid until the next Handle
+//		}
+//		// every ~10 s, on this goroutine: proc.Prune()
 //	}
+//
+// bpf.Load adds bpf.StateSyscalls unless told not to; without them fd and
+// cwd state is not kept. proc.Stats() may be called from any goroutine.
+// Unpopulated(src) lists the catalog fields nothing binds (<NA> always).
+//
+// Recordings: write tbl.Snapshot(w) before the first recorded event (on the
+// loop goroutine, or before the loop starts), then the bpf.Events. To
+// replay: tbl := state.New(state.Options{ProcRoot: "/nonexistent"}) (so the
+// live /proc is never consulted), tbl.FromSnapshot(r), NewProcessor(src,
+// tbl), then Handle each recorded event in order.
+//
+// Semantics to know:
+//   - Every event is a completed syscall (enter and exit paired in the
+//     kernel): evt.dir is "<", and the enter parameters are available too.
+//   - An exec updates the process before its event is returned; close and
+//     exit remove their fd/process, but the returned Event still points to it.
+//   - proc.aname, proc.aexe, proc.aexepath, proc.acmdline without an index
+//     give the parent through the String extractor; their Strings extractor
+//     lists every ancestor, for Falco's "matches any ancestor" form.
+//   - fd.ip and fd.net give the remote end, fd.port the server port (Falco
+//     matches either end; one value can only be one).
+//   - proc.env, proc.aenv and proc.exe_ino.* are read from /proc when first
+//     asked for: a process that has already exited has none.
 package sysevent
 
 import (
