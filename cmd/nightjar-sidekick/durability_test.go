@@ -11,7 +11,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -270,4 +272,152 @@ func (s *durLog) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// BenchmarkBacklogRSS measures the sidekick's resident memory with a large
+// backlog for a down destination: the real binary, its webhook pointing at
+// a closed port, NIGHTJAR_BACKLOG alerts (default 1,000,000) posted over
+// loopback by 64 clients. It runs the scenario once, whatever b.N, and
+// takes minutes: run it alone,
+//
+//	go test -run '^$' -bench BacklogRSS -benchtime 1x ./cmd/nightjar-sidekick/
+//
+// Reported: rss-MB (VmRSS with the backlog in place), peak-rss-MB (VmHWM),
+// the backlog depth the sidekick reports, and the ingest rate.
+func BenchmarkBacklogRSS(b *testing.B) {
+	total := 1_000_000
+	if v := os.Getenv("NIGHTJAR_BACKLOG"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("NIGHTJAR_BACKLOG=%q: want a positive count", v)
+		}
+		total = n
+	}
+	dir := b.TempDir()
+	bin := filepath.Join(dir, "nightjar-sidekick")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		b.Fatalf("go build: %v\n%s", err, out)
+	}
+	apiPort, hookPort := durFreePortB(b), durFreePortB(b)
+	env := append(os.Environ(),
+		"LISTENADDRESS=127.0.0.1",
+		"LISTENPORT="+strconv.Itoa(apiPort),
+		"QUEUE_DIR="+filepath.Join(dir, "queue"),
+		"QUEUE_MAXBYTES="+strconv.Itoa(8<<30),
+		"WEBHOOK_ADDRESS=http://127.0.0.1:"+strconv.Itoa(hookPort)+"/falco",
+	)
+	base := "http://127.0.0.1:" + strconv.Itoa(apiPort)
+	p := &durProcess{cmd: exec.Command(bin), stderr: &durLog{}, done: make(chan struct{})}
+	p.cmd.Env = env
+	p.cmd.Stderr = p.stderr
+	if err := p.cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	go func() { _ = p.cmd.Wait(); close(p.done) }()
+	defer p.kill()
+	for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get(base + "/ping"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Since(start) > 30*time.Second {
+			b.Fatalf("sidekick not up:\n%s", p.log())
+		}
+	}
+
+	const clients = 64
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients, MaxConnsPerHost: clients}}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	began := time.Now()
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= total {
+					return
+				}
+				body := durAlertJSON(fmt.Sprintf("b0000000-0000-4000-8000-%012d", i), i)
+				resp, err := client.Post(base+"/", "application/json", bytes.NewReader(body))
+				if err != nil {
+					b.Errorf("POST %d: %v", i, err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					b.Errorf("POST %d: status %d", i, resp.StatusCode)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	ingest := time.Since(began)
+	b.StopTimer()
+	if b.Failed() {
+		return
+	}
+	// Let the retry machinery run with the backlog in place for a while.
+	time.Sleep(10 * time.Second)
+	var h struct {
+		Queue struct {
+			Depth map[string]uint64 `json:"depth"`
+			Bytes uint64            `json:"bytes"`
+		} `json:"queue"`
+	}
+	resp, err := http.Get(base + "/healthz")
+	if err != nil {
+		b.Fatal(err)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&h)
+	resp.Body.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	rss, hwm := durProcMem(b, p.cmd.Process.Pid)
+	b.ReportMetric(float64(total)/ingest.Seconds(), "alerts/s")
+	b.ReportMetric(float64(h.Queue.Depth["webhook"]), "backlog")
+	b.ReportMetric(float64(h.Queue.Bytes)/(1<<20), "disk-MB")
+	b.ReportMetric(rss/1024, "rss-MB")
+	b.ReportMetric(hwm/1024, "peak-rss-MB")
+	if h.Queue.Depth["webhook"] != uint64(total) {
+		b.Errorf("backlog = %d, want %d", h.Queue.Depth["webhook"], total)
+	}
+}
+
+// durProcMem reads VmRSS and VmHWM (kB) of a process.
+func durProcMem(b *testing.B, pid int) (rss, hwm float64) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		v, _ := strconv.ParseFloat(f[1], 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = v
+		case "VmHWM:":
+			hwm = v
+		}
+	}
+	return rss, hwm
+}
+
+func durFreePortB(b *testing.B) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
