@@ -61,3 +61,28 @@ func TestFalcoRuleFilesLoad(t *testing.T) {
 		})
 	}
 }
+
+// Falco's syscall and k8s_audit rules loaded together, each rule compiled
+// against its own source's catalog.
+func TestFalcoRuleFilesTwoSources(t *testing.T) {
+	dir := compatDir(t)
+	l := NewLoader(field.Syscall(), field.K8sAudit())
+	l.LoadPath(filepath.Join(dir, "falco_rules.yaml"))
+	l.LoadPath(filepath.Join(dir, "k8s_audit_rules.yaml"))
+	rs, err := l.Compile(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, r := range rs.Rules() {
+		count[r.Source]++
+	}
+	if count["syscall"] != 25 || count["k8s_audit"] != 48 {
+		t.Fatalf("rules per source %v", count)
+	}
+	names, all := rs.EventTypes("syscall")
+	if all || len(names) == 0 {
+		t.Fatalf("syscall event types %v (all=%v)", names, all)
+	}
+	t.Logf("stable rules need %d syscall event types: %v", len(names), names)
+}

@@ -336,3 +336,13 @@ func TestFalcoReaderDetails(t *testing.T) {
 		t.Fatalf("warnings %v", l.warns)
 	}
 }
+
+// An error in a condition appended by a later file is reported in that
+// file, at the line of the appended text.
+func TestErrorInAppendedConditionNamesItsFile(t *testing.T) {
+	l := load(t, baseRule, "# local overrides\n- rule: program_accesses_file\n  condition: >\n    and not\n    proc.nmae = x\n  override:\n    condition: append\n")
+	_, err := l.Compile(Options{})
+	if err == nil || !strings.Contains(err.Error(), "f2.yaml:5:5: rule \"program_accesses_file\": unknown field proc.nmae") {
+		t.Fatalf("got %v", err)
+	}
+}
