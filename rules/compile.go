@@ -39,6 +39,7 @@ func (l *Loader) Compile(opts Options) (*Ruleset, error) {
 	for _, d := range l.rules {
 		if r := l.compileRule(d, lists, macros, brokenMacros); r != nil {
 			r.Enabled = opts.selected(r, d.enabled)
+			r.isoTime = opts.TimeFormatISO8601
 			rs.rules = append(rs.rules, r)
 		}
 	}

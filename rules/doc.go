@@ -71,7 +71,8 @@
 // # Output
 //
 // Rule.Alert(ev) builds the alert: Output is Falco's line
-// "<HH:MM:SS.nnnnnnnnn local time>: <Priority> <output>", with %field,
+// "<HH:MM:SS.nnnnnnnnn local time>: <Priority> <output>" (or the UTC ISO
+// 8601 time with Options.TimeFormatISO8601), with %field,
 // %field[arg], %field.key and %(field) substituted (compiled at load time;
 // unknown fields are load errors) and <NA> for missing values;
 // OutputFields holds each field of the output typed (nil when missing) and

@@ -30,6 +30,7 @@ type Rule struct {
 	timeField  *field.Field
 	eventTypes []int
 	allTypes   bool
+	isoTime    bool
 }
 
 // Match reports whether the rule's condition matches the event, whether or
@@ -189,7 +190,11 @@ func (s *SourceRules) Process(ev field.Event, emit func(*Rule)) bool {
 func (r *Rule) Alert(ev field.Event) *alert.Alert {
 	t := eventTime(r.timeField, ev)
 	buf := make([]byte, 0, 256)
-	buf = appendFalcoTime(buf, t)
+	if r.isoTime {
+		buf = t.UTC().AppendFormat(buf, "2006-01-02T15:04:05.000000000Z")
+	} else {
+		buf = appendFalcoTime(buf, t)
+	}
 	buf = append(buf, ": "...)
 	buf = append(buf, r.Priority.String()...)
 	buf = append(buf, ' ')

@@ -393,3 +393,13 @@ func TestRuleTagsAreASortedSet(t *testing.T) {
 		t.Fatalf("tags %v", got)
 	}
 }
+
+func TestAlertISO8601Time(t *testing.T) {
+	_, s, fx := newEngine(t, Options{TimeFormatISO8601: true})
+	ev := fx.shadowRead("cat")
+	var out string
+	s.Process(ev, func(r *Rule) { out = r.Alert(ev).Output })
+	if !strings.HasPrefix(out, "2026-11-29T16:31:56.746609046Z: Warning Sensitive file opened") {
+		t.Fatalf("output %q", out)
+	}
+}

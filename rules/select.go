@@ -63,6 +63,10 @@ type Options struct {
 	SkipTags []string
 	// RuleMatching is first (default) or all.
 	RuleMatching RuleMatching
+	// TimeFormatISO8601 starts output lines with the UTC time in ISO 8601
+	// (2026-11-29T16:31:56.746609046Z) instead of the local time of day,
+	// as falco.yaml's time_format_iso_8601 does.
+	TimeFormatISO8601 bool
 }
 
 func (s Selection) validate(i int) error {
