@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"net/netip"
 	"testing"
 )
 
@@ -53,6 +54,10 @@ func TestForkExecExitFDs(t *testing.T) {
 		t.Errorf("Dir: %q %q %q", Dir(c, -100), Dir(c, 1), Dir(c, 9))
 	}
 
+	sock := &FD{Num: 7, Type: FDIPv6, L4: L4TCP, Connected: true}
+	sock.SetTuple(Endpoint{IP: netip.MustParseAddr("::1"), Port: 40000}, Endpoint{IP: netip.MustParseAddr("::1"), Port: 443}, false)
+	tbl.SetFD(c, sock)
+
 	// Snapshot and restore.
 	var buf bytes.Buffer
 	if err := tbl.Snapshot(&buf); err != nil {
@@ -65,6 +70,9 @@ func TestForkExecExitFDs(t *testing.T) {
 	rc := re.Get(101)
 	if rc == nil || rc.Cmdline != c.Cmdline || rc.FD(1) == nil || rc.FD(1).Name != "/etc/passwd" || re.Parent(rc).Comm != "bash" {
 		t.Errorf("restored = %+v", rc)
+	}
+	if s := rc.FD(7); s == nil || *s != *sock || s.Name != "::1:40000->::1:443" {
+		t.Errorf("restored socket = %+v, want %+v", s, sock)
 	}
 	if re.Len() != tbl.Len() || re.FDCount() != tbl.FDCount() {
 		t.Errorf("restored sizes %d/%d, want %d/%d", re.Len(), re.FDCount(), tbl.Len(), tbl.FDCount())

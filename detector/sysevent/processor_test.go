@@ -94,6 +94,10 @@ func TestProcessorHandBuilt(t *testing.T) {
 	check(t, src, h(ev), fieldWant{"fd.name": "/tmp/d/x.sh", "evt.arg.flags": "O_TRUNC|O_CREAT|O_WRONLY|O_CLOEXEC",
 		"evt.arg.mode": "0755", "evt.is_open_write": "true", "evt.is_open_exec": "true", "evt.is_open_create": "true",
 		"evt.abspath": "/tmp/d/x.sh"})
+	// fcntl(F_SETFD, FD_CLOEXEC) on fd 3: the exec below must close it.
+	ev = sys(101, bpf.SysFcntl, 0)
+	ev.Fd, ev.Request, ev.Arg = 3, 2, 1
+	check(t, src, h(ev), fieldWant{"fd.name": "/etc/shadow", "evt.arg.cmd": "F_SETFD"})
 	// A failed open: no fd in the table, but the file is named.
 	ev = sys(101, bpf.SysOpen, -2)
 	ev.Path, ev.Flags = "/nonexistent", 0o2
@@ -175,8 +179,8 @@ func TestProcessorHandBuilt(t *testing.T) {
 		StartTime: 6e18, Dirfd: 9, Flags: 0x1000, LoginUID: 1000}), fieldWant{
 		"evt.type": "execveat", "proc.is_exe_from_memfd": "true", "evt.arg.flags": "EXE_FROM_MEMFD",
 		"proc.exepath": "/memfd:payload (deleted)", "proc.pname": "bash"})
-	if p.Table().Get(101).FD(9) != nil {
-		t.Error("exec kept a close-on-exec memfd")
+	if p.Table().Get(101).FD(9) != nil || p.Table().Get(101).FD(3) != nil {
+		t.Error("exec kept a close-on-exec fd (the memfd, or fd 3 marked by F_SETFD)")
 	}
 
 	// chdir then a relative mkdir

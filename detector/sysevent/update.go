@@ -18,6 +18,7 @@ const (
 	sockClo    = 0o2000000 // SOCK_CLOEXEC
 	fDupfd     = 0
 	fDupfdClo  = 1030
+	fSetfd     = 2
 	einprogres = -115
 
 	afNetlink = 16
@@ -141,9 +142,19 @@ func (p *Processor) syscall(e *Event, raw *bpf.Event) {
 		}
 
 	case bpf.SysFcntl:
-		if ok && (raw.Request == fDupfd || raw.Request == fDupfdClo) {
+		switch {
+		case ok && (raw.Request == fDupfd || raw.Request == fDupfdClo):
 			e.FD = t.DupFD(pr, raw.Fd, raw.Ret, raw.Request == fDupfdClo)
-		} else {
+		case ok && raw.Request == fSetfd && pr.FD(raw.Fd) != nil:
+			// FD_CLOEXEC set or cleared: decides what survives an exec
+			c := *pr.FD(raw.Fd)
+			c.Flags &^= oCloexec
+			if raw.Arg&1 != 0 {
+				c.Flags |= oCloexec
+			}
+			t.SetFD(pr, &c)
+			e.FD = &c
+		default:
 			e.FD = pr.FD(raw.Fd)
 		}
 
