@@ -74,6 +74,12 @@ type Event interface {
 // (with the prefix length in bits, or -1); Bytes for Bytes; Strings for
 // list fields (it appends to dst, so a caller can reuse the slice).
 // The bool result is false when the value is missing (Falco's <NA>).
+//
+// A non-list field whose argument is optional (proc.aname) may also set
+// Strings: when a condition leaves the argument out, the filter compiler
+// then checks every value Strings lists and matches if one matches, as
+// libsinsp does for proc.aname=bash (any ancestor). Without Strings the
+// single value of String is used.
 type Extractor struct {
 	String  func(ev Event, a Arg) (string, bool)
 	Int     func(ev Event, a Arg) (int64, bool)

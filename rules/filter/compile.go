@@ -339,13 +339,18 @@ type operand struct {
 	typ     field.Type
 	text    string
 	evtType bool // plain evt.type: compared by event type id
-	str     func(field.Event, *scratch) (string, bool)
-	i64     func(field.Event, *scratch) (int64, bool)
-	u64     func(field.Event, *scratch) (uint64, bool)
-	bl      func(field.Event, *scratch) (bool, bool)
-	ip      func(field.Event, *scratch) (netip.Addr, bool)
-	byt     func(field.Event, *scratch) ([]byte, bool)
-	lst     func(field.Event, *scratch) ([]string, bool)
+	// anyStr lists every value of a field whose argument was left out
+	// when the source provides that form (proc.aname: every ancestor);
+	// a check on it matches when it matches one of them, as in libsinsp.
+	// avail is false when the source did not bind Strings.
+	anyStr func(field.Event, *scratch) (l []string, ok, avail bool)
+	str    func(field.Event, *scratch) (string, bool)
+	i64    func(field.Event, *scratch) (int64, bool)
+	u64    func(field.Event, *scratch) (uint64, bool)
+	bl     func(field.Event, *scratch) (bool, bool)
+	ip     func(field.Event, *scratch) (netip.Addr, bool)
+	byt    func(field.Event, *scratch) ([]byte, bool)
+	lst    func(field.Event, *scratch) ([]string, bool)
 }
 
 func (o *operand) typeName() string {
@@ -413,6 +418,19 @@ func (c *compiler) fieldOperand(e *FieldRef, sl *slots) *operand {
 	case f.Type == field.String:
 		o.kind = kString
 		o.evtType = f.Name == "evt.type" && !a.Set
+		if f.Arg != field.NoArg && !f.ArgReq && !a.Set {
+			slot := sl.lists
+			sl.lists++
+			o.anyStr = func(ev field.Event, sc *scratch) ([]string, bool, bool) {
+				fn := x.Strings
+				if fn == nil {
+					return nil, false, false
+				}
+				l, ok := fn(ev, a, sc.lists[slot][:0])
+				sc.lists[slot] = l[:0]
+				return l, ok, true
+			}
+		}
 		o.str = func(ev field.Event, _ *scratch) (string, bool) {
 			fn := x.String
 			if fn == nil {
@@ -750,6 +768,9 @@ func withScratch(fn func(field.Event, *scratch) bool, sl slots) pred {
 func existsOf(o *operand) func(field.Event, *scratch) bool {
 	switch o.kind {
 	case kString:
+		if o.anyStr != nil {
+			return anyOf(o, func(string) bool { return true })
+		}
 		g := o.str
 		return func(ev field.Event, sc *scratch) bool { _, ok := g(ev, sc); return ok }
 	case kInt:
@@ -901,33 +922,18 @@ func (c *compiler) valueCompare(e *Check, o *operand, vals []*Value) func(field.
 	nerr := len(c.errs)
 	switch o.kind {
 	case kString:
+		test := c.stringTest(e, vals)
+		if test == nil {
+			return nil
+		}
+		if o.anyStr != nil {
+			return anyOf(o, test)
+		}
 		g := o.str
-		if isSet {
-			m := make(map[string]struct{}, len(vals))
-			for _, v := range vals {
-				m[v.Text] = struct{}{}
-			}
-			return func(ev field.Event, sc *scratch) bool {
-				s, ok := g(ev, sc)
-				if !ok {
-					return false
-				}
-				_, in := m[s]
-				return in
-			}
+		return func(ev field.Event, sc *scratch) bool {
+			s, ok := g(ev, sc)
+			return ok && test(s)
 		}
-		if op == "pmatch" {
-			t := &pathTrie{}
-			for _, v := range vals {
-				t.insert(v.Text)
-			}
-			return func(ev field.Event, sc *scratch) bool {
-				s, ok := g(ev, sc)
-				return ok && t.match(s)
-			}
-		}
-		v := vals[0].Text
-		return stringOp(c, e, vals[0], g, v)
 	case kInt:
 		nums := make([]int64, 0, len(vals))
 		for _, v := range vals {
@@ -1115,22 +1121,65 @@ func bitsUnmapped(p netip.Prefix) int {
 	return p.Bits()
 }
 
-func stringOp(c *compiler, e *Check, val *Value, g func(field.Event, *scratch) (string, bool), v string) func(field.Event, *scratch) bool {
+// anyOf evaluates test on every value of an anyStr operand (falling back
+// to the single value when the source lists none).
+func anyOf(o *operand, test func(string) bool) func(field.Event, *scratch) bool {
+	g, all := o.str, o.anyStr
+	return func(ev field.Event, sc *scratch) bool {
+		if l, ok, avail := all(ev, sc); avail {
+			if !ok {
+				return false
+			}
+			for _, s := range l {
+				if test(s) {
+					return true
+				}
+			}
+			return false
+		}
+		s, ok := g(ev, sc)
+		return ok && test(s)
+	}
+}
+
+// stringTest compiles a string comparison with literal values to a test
+// of one value.
+func (c *compiler) stringTest(e *Check, vals []*Value) func(string) bool {
+	switch e.Op {
+	case "in", "intersects":
+		m := make(map[string]struct{}, len(vals))
+		for _, v := range vals {
+			m[v.Text] = struct{}{}
+		}
+		return func(s string) bool { _, in := m[s]; return in }
+	case "pmatch":
+		t := &pathTrie{}
+		for _, v := range vals {
+			t.insert(v.Text)
+		}
+		return t.match
+	}
+	return stringCmp(c, e, vals[0])
+}
+
+// stringCmp compiles a comparison of a string with one literal value.
+func stringCmp(c *compiler, e *Check, val *Value) func(string) bool {
+	v := val.Text
 	switch e.Op {
 	case "=", "==":
-		return func(ev field.Event, sc *scratch) bool { s, ok := g(ev, sc); return ok && s == v }
+		return func(s string) bool { return s == v }
 	case "!=":
-		return func(ev field.Event, sc *scratch) bool { s, ok := g(ev, sc); return ok && s != v }
+		return func(s string) bool { return s != v }
 	case "<":
-		return func(ev field.Event, sc *scratch) bool { s, ok := g(ev, sc); return ok && s < v }
+		return func(s string) bool { return s < v }
 	case "<=":
-		return func(ev field.Event, sc *scratch) bool { s, ok := g(ev, sc); return ok && s <= v }
+		return func(s string) bool { return s <= v }
 	case ">":
-		return func(ev field.Event, sc *scratch) bool { s, ok := g(ev, sc); return ok && s > v }
+		return func(s string) bool { return s > v }
 	case ">=":
-		return func(ev field.Event, sc *scratch) bool { s, ok := g(ev, sc); return ok && s >= v }
+		return func(s string) bool { return s >= v }
 	case "contains":
-		return func(ev field.Event, sc *scratch) bool { s, ok := g(ev, sc); return ok && strings.Contains(s, v) }
+		return func(s string) bool { return strings.Contains(s, v) }
 	case "icontains":
 		lv := strings.Map(func(r rune) rune {
 			if r < 0x80 {
@@ -1138,15 +1187,15 @@ func stringOp(c *compiler, e *Check, val *Value, g func(field.Event, *scratch) (
 			}
 			return r
 		}, v)
-		return func(ev field.Event, sc *scratch) bool { s, ok := g(ev, sc); return ok && containsFold(s, lv) }
+		return func(s string) bool { return containsFold(s, lv) }
 	case "startswith":
-		return func(ev field.Event, sc *scratch) bool { s, ok := g(ev, sc); return ok && strings.HasPrefix(s, v) }
+		return func(s string) bool { return strings.HasPrefix(s, v) }
 	case "endswith":
-		return func(ev field.Event, sc *scratch) bool { s, ok := g(ev, sc); return ok && strings.HasSuffix(s, v) }
+		return func(s string) bool { return strings.HasSuffix(s, v) }
 	case "glob":
-		return func(ev field.Event, sc *scratch) bool { s, ok := g(ev, sc); return ok && globMatch(v, s, false) }
+		return func(s string) bool { return globMatch(v, s, false) }
 	case "iglob":
-		return func(ev field.Event, sc *scratch) bool { s, ok := g(ev, sc); return ok && globMatch(v, s, true) }
+		return func(s string) bool { return globMatch(v, s, true) }
 	case "regex":
 		// libsinsp matches RE2 regexes against the whole value.
 		re, err := regexp.Compile(`^(?:` + v + `)$`)
@@ -1154,7 +1203,7 @@ func stringOp(c *compiler, e *Check, val *Value, g func(field.Event, *scratch) (
 			c.errorf(val.At, "invalid regex %s: %v", strconv.Quote(v), err)
 			return nil
 		}
-		return func(ev field.Event, sc *scratch) bool { s, ok := g(ev, sc); return ok && re.MatchString(s) }
+		return re.MatchString
 	}
 	c.errorf(e.OpAt, "operator %s is not supported by strings", e.Op)
 	return nil

@@ -47,6 +47,7 @@ func testSource(t testing.TB) *field.Source {
 		field.Field{Name: "t.missingnum", Type: field.Int64},
 		field.Field{Name: "t.unbound", Type: field.String},
 		field.Field{Name: "t.aname", Type: field.String, Arg: field.IndexArg},
+		field.Field{Name: "t.aonly", Type: field.String, Arg: field.IndexArg},
 		field.Field{Name: "t.arg", Type: field.String, Arg: field.AnyArg, ArgReq: true},
 	)
 	ev := func(e field.Event) *tev { return e.(*tev) }
@@ -82,6 +83,16 @@ func testSource(t testing.TB) *field.Source {
 				return "", false
 			}
 			return ev(e).anc[i], true
+		}, Strings: func(e field.Event, a field.Arg, dst []string) ([]string, bool) {
+			// Without an index: every ancestor, as proc.aname.
+			dst = append(dst, ev(e).anc...)
+			return dst, len(dst) > 0
+		}},
+		"t.aonly": {String: func(e field.Event, a field.Arg) (string, bool) {
+			if !a.Set {
+				return ev(e).anc[0], true
+			}
+			return "x", true
 		}},
 		"t.arg": {String: func(e field.Event, a field.Arg) (string, bool) {
 			if a.Key != "" {
@@ -202,7 +213,11 @@ func TestMatch(t *testing.T) {
 		{"not t.missing = x", true}, {"t.missingnum != 1", false}, {"t.missing in (x)", false},
 		{"t.unbound exists", false}, {"t.unbound != x", false}, {"t.name exists", true},
 		{"t.aname[1] = sshd", true}, {"t.aname[2] = systemd", true}, {"t.aname[5] exists", false},
-		{"t.aname = bash", true}, {"t.arg.flags = key:flags", true}, {"t.arg[0] = index", true}, {"t.arg[1] exists", false},
+		{"t.aname = bash", true}, {"t.aname = sshd", true}, {"t.aname = systemd", true}, {"t.aname = nope", false},
+		{"t.aname in (nope, systemd)", true}, {"t.aname pmatch (/x)", false}, {"t.aname != bash", true},
+		{"t.aname exists", true}, {"t.aname startswith sys", true}, {"not t.aname in (sshd)", false},
+		{"t.aname[1] = bash", false}, {"t.aonly = bash", true}, {"t.aonly = sshd", false}, {"t.aonly exists", true},
+		{"tolower(t.aname) = sshd", false}, // a transformer applies to the single value {"t.arg.flags = key:flags", true}, {"t.arg[0] = index", true}, {"t.arg[1] exists", false},
 		// transformers
 		{"tolower(t.name) = bash", true}, {"toupper(t.name) = BASH", true}, {"toupper(t.name) = Bash", false},
 		{"tolower(t.name) in (shells, bash)", true}, {"basename(t.path) = sshd_config", true},
@@ -400,6 +415,7 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 		"t.list intersects (x, y) or len(t.list) > 5 or t.net in (192.168.0.0/16)",
 		"toupper(t.list) intersects (X) or basename(t.list) in (y)",
 		"t.pid != val(t.ppid) and t.missing = x",
+		"t.aname in (x, y) or t.aname startswith z",
 		"t.buf bcontains 00ff",
 	}
 	for _, cond := range conds {
