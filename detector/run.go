@@ -16,6 +16,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -335,18 +336,23 @@ func runEngine(ctx context.Context, o Options, cfg *Config, src *field.Source, r
 	}()
 
 	// Stopping: detach the kernel programs so that nothing new arrives,
-	// read what the ring still holds, then close.
+	// read what the ring still holds, then close. The reader is not safe
+	// for concurrent use, so the loop itself notices (a flag, checked per
+	// event and at least every pollInterval through a read deadline).
+	const pollInterval = 250 * time.Millisecond
+	var stopping atomic.Bool
 	loopDone := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			stopping.Store(true)
+		case <-loopDone:
+		}
+	}()
 	if capture != nil {
-		go func() {
-			select {
-			case <-ctx.Done():
-				capture.Detach()
-				capture.SetDeadline(time.Now().Add(200 * time.Millisecond))
-			case <-loopDone:
-			}
-		}()
+		capture.SetDeadline(time.Now().Add(pollInterval))
 	}
+	draining := false
 
 	sys := rs.Source("syscall")
 	var raw bpf.Event
@@ -359,11 +365,20 @@ func runEngine(ctx context.Context, o Options, cfg *Config, src *field.Source, r
 		}
 	}
 	for {
-		if replay != nil && ctx.Err() != nil {
-			break
+		if !draining && stopping.Load() {
+			if capture == nil {
+				break
+			}
+			capture.Detach()
+			capture.SetDeadline(time.Now().Add(200 * time.Millisecond))
+			draining = true
 		}
 		err := events.Read(&raw)
 		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) && !draining {
+				capture.SetDeadline(time.Now().Add(pollInterval))
+				continue
+			}
 			if errors.Is(err, io.EOF) || errors.Is(err, bpf.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) {
 				break
 			}
