@@ -124,11 +124,7 @@ func (l *Loader) compileRule(d *ruleDef, lists map[string][]string, macros map[s
 	// Exceptions, checked and compiled into the condition as Falco does.
 	cond := d.cond
 	okEx := true
-	type exPart struct {
-		text string
-		ex   *exceptionDef
-	}
-	var exText []exPart
+	var exText []text
 	for _, ex := range d.exceptions {
 		cp := *ex
 		if errs := checkException(&cp, src, item); len(errs) > 0 {
@@ -139,7 +135,7 @@ func (l *Loader) compileRule(d *ruleDef, lists map[string][]string, macros map[s
 			continue
 		}
 		r.Exceptions = append(r.Exceptions, ex.name)
-		exText = append(exText, exPart{exceptionCondition(&cp), ex})
+		exText = append(exText, exceptionCondition(&cp))
 	}
 	if d.cond.s == "" {
 		return nil // its missing or bad condition is reported already
@@ -150,10 +146,8 @@ func (l *Loader) compileRule(d *ruleDef, lists map[string][]string, macros map[s
 	}
 	appendPieces(&full, cond)
 	full.s += ")"
-	for _, p := range exText {
-		if p.text != "" {
-			full.add(p.text, exOrigin(p.ex))
-		}
+	for _, et := range exText {
+		appendPieces(&full, et)
 	}
 	r.Condition = full.s
 
@@ -208,10 +202,6 @@ func appendPieces(dst *text, src text) {
 		dst.pieces = append(dst.pieces, piece{start: p.start + len(dst.s), origin: p.origin})
 	}
 	dst.s += src.s
-}
-
-func exOrigin(ex *exceptionDef) origin {
-	return origin{file: ex.file, segs: []seg{{0, ex.line, ex.col}}}
 }
 
 func (l *Loader) sourceNames() []string {

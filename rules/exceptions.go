@@ -104,57 +104,63 @@ func parenItem(s string) string {
 }
 
 // exceptionCondition returns what Falco appends to a rule's condition for
-// one exception: " and not (...)", or "" when it has no values.
-func exceptionCondition(ex *exceptionDef) string {
-	var b strings.Builder
+// one exception: " and not (...)", or "" when it has no values. Each value
+// keeps the place it was written, so that an error in it (a word where a
+// number is needed) points at it; the rest points at the exception.
+func exceptionCondition(ex *exceptionDef) text {
+	var t text
+	at := fixedOrigin(ex.file, ex.line, ex.col)
+	val := func(s string, v exValue) { t.add(s, fixedOrigin(ex.file, v.line, v.col)) }
 	if !ex.fields.isList {
 		for i, v := range ex.values {
 			if i == 0 {
-				b.WriteString("(" + ex.fields.item + " " + ex.comps.item + " (")
+				t.add(" and not ("+ex.fields.item+" "+ex.comps.item+" (", at)
 			} else {
-				b.WriteString(", ")
+				t.add(", ", at)
 			}
-			b.WriteString(quoteItem(v.item))
+			val(quoteItem(v.item), v)
 		}
-		if b.Len() == 0 {
-			return ""
+		if len(t.s) > 0 {
+			t.add("))", at)
 		}
-		b.WriteString("))")
-		return " and not " + b.String()
+		return t
 	}
 	if len(ex.values) == 0 {
-		return ""
+		return t
 	}
-	b.WriteString("(")
+	t.add(" and not (", at)
 	for i, tuple := range ex.values {
 		if i > 0 {
-			b.WriteString(" or ")
+			t.add(" or ", at)
 		}
-		b.WriteString("(")
+		t.add("(", at)
 		for k, fl := range ex.fields.items {
 			if k >= len(tuple.items) || k >= len(ex.comps.items) {
 				break
 			}
 			if k > 0 {
-				b.WriteString(" and ")
+				t.add(" and ", at)
 			}
+			t.add(fl+" "+ex.comps.items[k]+" ", at)
 			v := tuple.items[k]
-			var val string
-			if v.isList {
-				parts := make([]string, len(v.items))
+			switch {
+			case v.isList:
+				t.add("(", at)
 				for j, e := range v.items {
-					parts[j] = quoteItem(e.item)
+					if j > 0 {
+						t.add(", ", at)
+					}
+					val(quoteItem(e.item), e)
 				}
-				val = "(" + strings.Join(parts, ", ") + ")"
-			} else if isListOp(ex.comps.items[k]) {
-				val = parenItem(v.item)
-			} else {
-				val = quoteItem(v.item)
+				t.add(")", at)
+			case isListOp(ex.comps.items[k]):
+				val(parenItem(v.item), v)
+			default:
+				val(quoteItem(v.item), v)
 			}
-			b.WriteString(fl + " " + ex.comps.items[k] + " " + val)
 		}
-		b.WriteString(")")
+		t.add(")", at)
 	}
-	b.WriteString(")")
-	return " and not " + b.String()
+	t.add(")", at)
+	return t
 }

@@ -93,7 +93,7 @@ func TestExceptionConditions(t *testing.T) {
 			if len(errs) > 0 {
 				t.Fatal(errs)
 			}
-			if got := exceptionCondition(ex); got != c.want {
+			if got := exceptionCondition(ex).s; got != c.want {
 				t.Fatalf("condition\n got %q\nwant %q", got, c.want)
 			}
 		})

@@ -112,9 +112,10 @@ type strOrList struct {
 // exValue is one entry of an exception's values: a string, or a list (a
 // tuple for multi-field exceptions, or a list of values for one field).
 type exValue struct {
-	isList bool
-	item   string
-	items  []exValue
+	isList    bool
+	item      string
+	items     []exValue
+	line, col int // where it is written, for errors
 }
 
 // NewLoader returns a loader for rules over the given sources. A rule whose
@@ -1116,9 +1117,9 @@ func (f *fileCtx) exValues(n *yaml.Node, item string) ([]exValue, bool) {
 		e = deref(e)
 		switch {
 		case e.Kind == yaml.ScalarNode:
-			return exValue{item: e.Value}, true
+			return exValue{item: e.Value, line: e.Line, col: e.Column}, true
 		case e.Kind == yaml.SequenceNode && depth < 2:
-			v := exValue{isList: true}
+			v := exValue{isList: true, line: e.Line, col: e.Column}
 			for _, c := range e.Content {
 				cv, ok := conv(c, depth+1)
 				if !ok {

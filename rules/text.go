@@ -24,8 +24,9 @@ type piece struct {
 
 // origin maps offsets within one YAML scalar back to the source.
 type origin struct {
-	file string
-	segs []seg // sorted by off; at least one
+	file  string
+	segs  []seg // sorted by off; at least one
+	fixed bool  // every offset maps to segs[0]: text written by the loader
 }
 
 // seg says that the scalar's value from offset off on starts at line/col.
@@ -54,6 +55,9 @@ func (o origin) at(off int) (line, col int) {
 	if len(o.segs) == 0 {
 		return 0, 0
 	}
+	if o.fixed {
+		return o.segs[0].line, o.segs[0].col
+	}
 	i := sort.Search(len(o.segs), func(i int) bool { return o.segs[i].off > off }) - 1
 	if i < 0 {
 		i = 0
@@ -63,8 +67,8 @@ func (o origin) at(off int) (line, col int) {
 }
 
 // fixedOrigin is an origin that maps every offset to one place.
-func fixedOrigin(file string, n *yaml.Node) origin {
-	return origin{file: file, segs: []seg{{0, n.Line, n.Column}}}
+func fixedOrigin(file string, line, col int) origin {
+	return origin{file: file, segs: []seg{{0, line, col}}, fixed: true}
 }
 
 // scalarOrigin works out where each source line of a scalar lands in its
