@@ -95,7 +95,7 @@ func (f *fixture) do(t *testing.T, method, path, body string, hdr ...string) (*h
 // next reads the next stored delivery of an output from the real queue.
 func next(t *testing.T, q *queue.Queue, output string) *queue.Delivery {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	c, err := q.Consumer(ctx, output, queue.ConsumerOptions{AckWait: time.Minute, MaxAckPending: 10})
 	if err != nil {
