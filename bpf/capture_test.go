@@ -848,6 +848,66 @@ func TestMiscSyscalls(t *testing.T) {
 	check(t, "userfaultfd Ret", ev.Ret, ret(r1, e))
 	check(t, "userfaultfd Flags", ev.Flags, uint64(unix.O_CLOEXEC))
 
+	// pipe, pipe2 and socketpair report the two new fds.
+	var pfds [2]int32
+	if _, _, e := unix.RawSyscall(unix.SYS_PIPE, uintptr(unsafe.Pointer(&pfds[0])), 0, 0); e != 0 {
+		t.Fatalf("pipe: %v", e)
+	}
+	unix.Close(int(pfds[0]))
+	unix.Close(int(pfds[1]))
+	ev = r.wait(t, since, "pipe", sysEvent(SysPipe, nil))
+	check(t, "pipe fds", [2]int64{ev.Fd, ev.Fd2}, [2]int64{int64(pfds[0]), int64(pfds[1])})
+	var p2 [2]int
+	if err := unix.Pipe2(p2[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(p2[0])
+	unix.Close(p2[1])
+	ev = r.wait(t, since, "pipe2", sysEvent(SysPipe2, nil))
+	check(t, "pipe2 fds", [2]int64{ev.Fd, ev.Fd2}, [2]int64{int64(p2[0]), int64(p2[1])})
+	check(t, "pipe2 Flags", ev.Flags, uint64(unix.O_CLOEXEC))
+	sp, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(sp[0])
+	defer unix.Close(sp[1])
+	ev = r.wait(t, since, "socketpair", sysEvent(SysSocketpair, nil))
+	check(t, "socketpair fds", [2]int64{ev.Fd, ev.Fd2}, [2]int64{int64(sp[0]), int64(sp[1])})
+	check(t, "socketpair Domain", ev.Domain, uint32(unix.AF_UNIX))
+
+	// sendmsg / recvmsg with addresses.
+	lo := [4]byte{127, 0, 0, 1}
+	u1, _ := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+	u2, _ := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+	defer unix.Close(u1)
+	defer unix.Close(u2)
+	unix.Bind(u1, &unix.SockaddrInet4{Addr: lo})
+	unix.Bind(u2, &unix.SockaddrInet4{Addr: lo})
+	s1, _ := unix.Getsockname(u1)
+	s2, _ := unix.Getsockname(u2)
+	p1, p2port := uint16(s1.(*unix.SockaddrInet4).Port), uint16(s2.(*unix.SockaddrInet4).Port)
+	if _, err := unix.SendmsgN(u2, []byte("hello"), nil, &unix.SockaddrInet4{Addr: lo, Port: int(p1)}, 0); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16)
+	if _, _, _, _, err := unix.Recvmsg(u1, buf, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	ev = r.wait(t, since, "sendmsg", sysEvent(SysSendmsg, nil))
+	check(t, "sendmsg Ret", ev.Ret, 5)
+	check(t, "sendmsg Addr", ev.Addr, SockAddr{Family: AFInet, IP: netip.AddrFrom4(lo), Port: p1})
+	ev = r.wait(t, since, "recvmsg", sysEvent(SysRecvmsg, nil))
+	check(t, "recvmsg Ret", ev.Ret, 5)
+	check(t, "recvmsg Addr", ev.Addr, SockAddr{Family: AFInet, IP: netip.AddrFrom4(lo), Port: p2port})
+	check(t, "recvmsg Local", ev.Local, SockAddr{Family: AFInet, IP: netip.AddrFrom4(lo), Port: p1})
+
+	// chroot to / changes nothing and succeeds as root.
+	r1, _, e = unix.Syscall(unix.SYS_CHROOT, uintptr(unsafe.Pointer(bytePtr(t, "/"))), 0, 0)
+	ev = r.wait(t, since, "chroot", sysEvent(SysChroot, nil))
+	check(t, "chroot Path", ev.Path, "/")
+	check(t, "chroot Ret", ev.Ret, ret(r1, e))
+
 	fd, err := unix.FcntlInt(0, unix.F_DUPFD_CLOEXEC, 50)
 	if err != nil {
 		t.Fatal(err)

@@ -101,6 +101,7 @@ const (
 	captureProgEnterBpf          = "enter_bpf"
 	captureProgEnterChdir        = "enter_chdir"
 	captureProgEnterChmod        = "enter_chmod"
+	captureProgEnterChroot       = "enter_chroot"
 	captureProgEnterClone        = "enter_clone"
 	captureProgEnterClone3       = "enter_clone3"
 	captureProgEnterClose        = "enter_close"
@@ -130,13 +131,17 @@ const (
 	captureProgEnterOpen         = "enter_open"
 	captureProgEnterOpenat       = "enter_openat"
 	captureProgEnterOpenat2      = "enter_openat2"
+	captureProgEnterPipe         = "enter_pipe"
+	captureProgEnterPipe2        = "enter_pipe2"
 	captureProgEnterPrctl        = "enter_prctl"
 	captureProgEnterPtrace       = "enter_ptrace"
 	captureProgEnterRecvfrom     = "enter_recvfrom"
+	captureProgEnterRecvmsg      = "enter_recvmsg"
 	captureProgEnterRename       = "enter_rename"
 	captureProgEnterRenameat     = "enter_renameat"
 	captureProgEnterRenameat2    = "enter_renameat2"
 	captureProgEnterRmdir        = "enter_rmdir"
+	captureProgEnterSendmsg      = "enter_sendmsg"
 	captureProgEnterSendto       = "enter_sendto"
 	captureProgEnterSetgid       = "enter_setgid"
 	captureProgEnterSetns        = "enter_setns"
@@ -144,6 +149,7 @@ const (
 	captureProgEnterSetresuid    = "enter_setresuid"
 	captureProgEnterSetuid       = "enter_setuid"
 	captureProgEnterSocket       = "enter_socket"
+	captureProgEnterSocketpair   = "enter_socketpair"
 	captureProgEnterSymlink      = "enter_symlink"
 	captureProgEnterSymlinkat    = "enter_symlinkat"
 	captureProgEnterUmount       = "enter_umount"
@@ -158,6 +164,7 @@ const (
 	captureProgExitBpf           = "exit_bpf"
 	captureProgExitChdir         = "exit_chdir"
 	captureProgExitChmod         = "exit_chmod"
+	captureProgExitChroot        = "exit_chroot"
 	captureProgExitClone         = "exit_clone"
 	captureProgExitClone3        = "exit_clone3"
 	captureProgExitClose         = "exit_close"
@@ -187,13 +194,17 @@ const (
 	captureProgExitOpen          = "exit_open"
 	captureProgExitOpenat        = "exit_openat"
 	captureProgExitOpenat2       = "exit_openat2"
+	captureProgExitPipe          = "exit_pipe"
+	captureProgExitPipe2         = "exit_pipe2"
 	captureProgExitPrctl         = "exit_prctl"
 	captureProgExitPtrace        = "exit_ptrace"
 	captureProgExitRecvfrom      = "exit_recvfrom"
+	captureProgExitRecvmsg       = "exit_recvmsg"
 	captureProgExitRename        = "exit_rename"
 	captureProgExitRenameat      = "exit_renameat"
 	captureProgExitRenameat2     = "exit_renameat2"
 	captureProgExitRmdir         = "exit_rmdir"
+	captureProgExitSendmsg       = "exit_sendmsg"
 	captureProgExitSendto        = "exit_sendto"
 	captureProgExitSetgid        = "exit_setgid"
 	captureProgExitSetns         = "exit_setns"
@@ -201,6 +212,7 @@ const (
 	captureProgExitSetresuid     = "exit_setresuid"
 	captureProgExitSetuid        = "exit_setuid"
 	captureProgExitSocket        = "exit_socket"
+	captureProgExitSocketpair    = "exit_socketpair"
 	captureProgExitSymlink       = "exit_symlink"
 	captureProgExitSymlinkat     = "exit_symlinkat"
 	captureProgExitUmount        = "exit_umount"
@@ -265,6 +277,7 @@ type captureProgramSpecs struct {
 	EnterBpf          *ebpf.ProgramSpec `ebpf:"enter_bpf"`
 	EnterChdir        *ebpf.ProgramSpec `ebpf:"enter_chdir"`
 	EnterChmod        *ebpf.ProgramSpec `ebpf:"enter_chmod"`
+	EnterChroot       *ebpf.ProgramSpec `ebpf:"enter_chroot"`
 	EnterClone        *ebpf.ProgramSpec `ebpf:"enter_clone"`
 	EnterClone3       *ebpf.ProgramSpec `ebpf:"enter_clone3"`
 	EnterClose        *ebpf.ProgramSpec `ebpf:"enter_close"`
@@ -294,13 +307,17 @@ type captureProgramSpecs struct {
 	EnterOpen         *ebpf.ProgramSpec `ebpf:"enter_open"`
 	EnterOpenat       *ebpf.ProgramSpec `ebpf:"enter_openat"`
 	EnterOpenat2      *ebpf.ProgramSpec `ebpf:"enter_openat2"`
+	EnterPipe         *ebpf.ProgramSpec `ebpf:"enter_pipe"`
+	EnterPipe2        *ebpf.ProgramSpec `ebpf:"enter_pipe2"`
 	EnterPrctl        *ebpf.ProgramSpec `ebpf:"enter_prctl"`
 	EnterPtrace       *ebpf.ProgramSpec `ebpf:"enter_ptrace"`
 	EnterRecvfrom     *ebpf.ProgramSpec `ebpf:"enter_recvfrom"`
+	EnterRecvmsg      *ebpf.ProgramSpec `ebpf:"enter_recvmsg"`
 	EnterRename       *ebpf.ProgramSpec `ebpf:"enter_rename"`
 	EnterRenameat     *ebpf.ProgramSpec `ebpf:"enter_renameat"`
 	EnterRenameat2    *ebpf.ProgramSpec `ebpf:"enter_renameat2"`
 	EnterRmdir        *ebpf.ProgramSpec `ebpf:"enter_rmdir"`
+	EnterSendmsg      *ebpf.ProgramSpec `ebpf:"enter_sendmsg"`
 	EnterSendto       *ebpf.ProgramSpec `ebpf:"enter_sendto"`
 	EnterSetgid       *ebpf.ProgramSpec `ebpf:"enter_setgid"`
 	EnterSetns        *ebpf.ProgramSpec `ebpf:"enter_setns"`
@@ -308,6 +325,7 @@ type captureProgramSpecs struct {
 	EnterSetresuid    *ebpf.ProgramSpec `ebpf:"enter_setresuid"`
 	EnterSetuid       *ebpf.ProgramSpec `ebpf:"enter_setuid"`
 	EnterSocket       *ebpf.ProgramSpec `ebpf:"enter_socket"`
+	EnterSocketpair   *ebpf.ProgramSpec `ebpf:"enter_socketpair"`
 	EnterSymlink      *ebpf.ProgramSpec `ebpf:"enter_symlink"`
 	EnterSymlinkat    *ebpf.ProgramSpec `ebpf:"enter_symlinkat"`
 	EnterUmount       *ebpf.ProgramSpec `ebpf:"enter_umount"`
@@ -322,6 +340,7 @@ type captureProgramSpecs struct {
 	ExitBpf           *ebpf.ProgramSpec `ebpf:"exit_bpf"`
 	ExitChdir         *ebpf.ProgramSpec `ebpf:"exit_chdir"`
 	ExitChmod         *ebpf.ProgramSpec `ebpf:"exit_chmod"`
+	ExitChroot        *ebpf.ProgramSpec `ebpf:"exit_chroot"`
 	ExitClone         *ebpf.ProgramSpec `ebpf:"exit_clone"`
 	ExitClone3        *ebpf.ProgramSpec `ebpf:"exit_clone3"`
 	ExitClose         *ebpf.ProgramSpec `ebpf:"exit_close"`
@@ -351,13 +370,17 @@ type captureProgramSpecs struct {
 	ExitOpen          *ebpf.ProgramSpec `ebpf:"exit_open"`
 	ExitOpenat        *ebpf.ProgramSpec `ebpf:"exit_openat"`
 	ExitOpenat2       *ebpf.ProgramSpec `ebpf:"exit_openat2"`
+	ExitPipe          *ebpf.ProgramSpec `ebpf:"exit_pipe"`
+	ExitPipe2         *ebpf.ProgramSpec `ebpf:"exit_pipe2"`
 	ExitPrctl         *ebpf.ProgramSpec `ebpf:"exit_prctl"`
 	ExitPtrace        *ebpf.ProgramSpec `ebpf:"exit_ptrace"`
 	ExitRecvfrom      *ebpf.ProgramSpec `ebpf:"exit_recvfrom"`
+	ExitRecvmsg       *ebpf.ProgramSpec `ebpf:"exit_recvmsg"`
 	ExitRename        *ebpf.ProgramSpec `ebpf:"exit_rename"`
 	ExitRenameat      *ebpf.ProgramSpec `ebpf:"exit_renameat"`
 	ExitRenameat2     *ebpf.ProgramSpec `ebpf:"exit_renameat2"`
 	ExitRmdir         *ebpf.ProgramSpec `ebpf:"exit_rmdir"`
+	ExitSendmsg       *ebpf.ProgramSpec `ebpf:"exit_sendmsg"`
 	ExitSendto        *ebpf.ProgramSpec `ebpf:"exit_sendto"`
 	ExitSetgid        *ebpf.ProgramSpec `ebpf:"exit_setgid"`
 	ExitSetns         *ebpf.ProgramSpec `ebpf:"exit_setns"`
@@ -365,6 +388,7 @@ type captureProgramSpecs struct {
 	ExitSetresuid     *ebpf.ProgramSpec `ebpf:"exit_setresuid"`
 	ExitSetuid        *ebpf.ProgramSpec `ebpf:"exit_setuid"`
 	ExitSocket        *ebpf.ProgramSpec `ebpf:"exit_socket"`
+	ExitSocketpair    *ebpf.ProgramSpec `ebpf:"exit_socketpair"`
 	ExitSymlink       *ebpf.ProgramSpec `ebpf:"exit_symlink"`
 	ExitSymlinkat     *ebpf.ProgramSpec `ebpf:"exit_symlinkat"`
 	ExitUmount        *ebpf.ProgramSpec `ebpf:"exit_umount"`
@@ -451,6 +475,7 @@ type capturePrograms struct {
 	EnterBpf          *ebpf.Program `ebpf:"enter_bpf"`
 	EnterChdir        *ebpf.Program `ebpf:"enter_chdir"`
 	EnterChmod        *ebpf.Program `ebpf:"enter_chmod"`
+	EnterChroot       *ebpf.Program `ebpf:"enter_chroot"`
 	EnterClone        *ebpf.Program `ebpf:"enter_clone"`
 	EnterClone3       *ebpf.Program `ebpf:"enter_clone3"`
 	EnterClose        *ebpf.Program `ebpf:"enter_close"`
@@ -480,13 +505,17 @@ type capturePrograms struct {
 	EnterOpen         *ebpf.Program `ebpf:"enter_open"`
 	EnterOpenat       *ebpf.Program `ebpf:"enter_openat"`
 	EnterOpenat2      *ebpf.Program `ebpf:"enter_openat2"`
+	EnterPipe         *ebpf.Program `ebpf:"enter_pipe"`
+	EnterPipe2        *ebpf.Program `ebpf:"enter_pipe2"`
 	EnterPrctl        *ebpf.Program `ebpf:"enter_prctl"`
 	EnterPtrace       *ebpf.Program `ebpf:"enter_ptrace"`
 	EnterRecvfrom     *ebpf.Program `ebpf:"enter_recvfrom"`
+	EnterRecvmsg      *ebpf.Program `ebpf:"enter_recvmsg"`
 	EnterRename       *ebpf.Program `ebpf:"enter_rename"`
 	EnterRenameat     *ebpf.Program `ebpf:"enter_renameat"`
 	EnterRenameat2    *ebpf.Program `ebpf:"enter_renameat2"`
 	EnterRmdir        *ebpf.Program `ebpf:"enter_rmdir"`
+	EnterSendmsg      *ebpf.Program `ebpf:"enter_sendmsg"`
 	EnterSendto       *ebpf.Program `ebpf:"enter_sendto"`
 	EnterSetgid       *ebpf.Program `ebpf:"enter_setgid"`
 	EnterSetns        *ebpf.Program `ebpf:"enter_setns"`
@@ -494,6 +523,7 @@ type capturePrograms struct {
 	EnterSetresuid    *ebpf.Program `ebpf:"enter_setresuid"`
 	EnterSetuid       *ebpf.Program `ebpf:"enter_setuid"`
 	EnterSocket       *ebpf.Program `ebpf:"enter_socket"`
+	EnterSocketpair   *ebpf.Program `ebpf:"enter_socketpair"`
 	EnterSymlink      *ebpf.Program `ebpf:"enter_symlink"`
 	EnterSymlinkat    *ebpf.Program `ebpf:"enter_symlinkat"`
 	EnterUmount       *ebpf.Program `ebpf:"enter_umount"`
@@ -508,6 +538,7 @@ type capturePrograms struct {
 	ExitBpf           *ebpf.Program `ebpf:"exit_bpf"`
 	ExitChdir         *ebpf.Program `ebpf:"exit_chdir"`
 	ExitChmod         *ebpf.Program `ebpf:"exit_chmod"`
+	ExitChroot        *ebpf.Program `ebpf:"exit_chroot"`
 	ExitClone         *ebpf.Program `ebpf:"exit_clone"`
 	ExitClone3        *ebpf.Program `ebpf:"exit_clone3"`
 	ExitClose         *ebpf.Program `ebpf:"exit_close"`
@@ -537,13 +568,17 @@ type capturePrograms struct {
 	ExitOpen          *ebpf.Program `ebpf:"exit_open"`
 	ExitOpenat        *ebpf.Program `ebpf:"exit_openat"`
 	ExitOpenat2       *ebpf.Program `ebpf:"exit_openat2"`
+	ExitPipe          *ebpf.Program `ebpf:"exit_pipe"`
+	ExitPipe2         *ebpf.Program `ebpf:"exit_pipe2"`
 	ExitPrctl         *ebpf.Program `ebpf:"exit_prctl"`
 	ExitPtrace        *ebpf.Program `ebpf:"exit_ptrace"`
 	ExitRecvfrom      *ebpf.Program `ebpf:"exit_recvfrom"`
+	ExitRecvmsg       *ebpf.Program `ebpf:"exit_recvmsg"`
 	ExitRename        *ebpf.Program `ebpf:"exit_rename"`
 	ExitRenameat      *ebpf.Program `ebpf:"exit_renameat"`
 	ExitRenameat2     *ebpf.Program `ebpf:"exit_renameat2"`
 	ExitRmdir         *ebpf.Program `ebpf:"exit_rmdir"`
+	ExitSendmsg       *ebpf.Program `ebpf:"exit_sendmsg"`
 	ExitSendto        *ebpf.Program `ebpf:"exit_sendto"`
 	ExitSetgid        *ebpf.Program `ebpf:"exit_setgid"`
 	ExitSetns         *ebpf.Program `ebpf:"exit_setns"`
@@ -551,6 +586,7 @@ type capturePrograms struct {
 	ExitSetresuid     *ebpf.Program `ebpf:"exit_setresuid"`
 	ExitSetuid        *ebpf.Program `ebpf:"exit_setuid"`
 	ExitSocket        *ebpf.Program `ebpf:"exit_socket"`
+	ExitSocketpair    *ebpf.Program `ebpf:"exit_socketpair"`
 	ExitSymlink       *ebpf.Program `ebpf:"exit_symlink"`
 	ExitSymlinkat     *ebpf.Program `ebpf:"exit_symlinkat"`
 	ExitUmount        *ebpf.Program `ebpf:"exit_umount"`
@@ -572,6 +608,7 @@ func (p *capturePrograms) Close() error {
 		p.EnterBpf,
 		p.EnterChdir,
 		p.EnterChmod,
+		p.EnterChroot,
 		p.EnterClone,
 		p.EnterClone3,
 		p.EnterClose,
@@ -601,13 +638,17 @@ func (p *capturePrograms) Close() error {
 		p.EnterOpen,
 		p.EnterOpenat,
 		p.EnterOpenat2,
+		p.EnterPipe,
+		p.EnterPipe2,
 		p.EnterPrctl,
 		p.EnterPtrace,
 		p.EnterRecvfrom,
+		p.EnterRecvmsg,
 		p.EnterRename,
 		p.EnterRenameat,
 		p.EnterRenameat2,
 		p.EnterRmdir,
+		p.EnterSendmsg,
 		p.EnterSendto,
 		p.EnterSetgid,
 		p.EnterSetns,
@@ -615,6 +656,7 @@ func (p *capturePrograms) Close() error {
 		p.EnterSetresuid,
 		p.EnterSetuid,
 		p.EnterSocket,
+		p.EnterSocketpair,
 		p.EnterSymlink,
 		p.EnterSymlinkat,
 		p.EnterUmount,
@@ -629,6 +671,7 @@ func (p *capturePrograms) Close() error {
 		p.ExitBpf,
 		p.ExitChdir,
 		p.ExitChmod,
+		p.ExitChroot,
 		p.ExitClone,
 		p.ExitClone3,
 		p.ExitClose,
@@ -658,13 +701,17 @@ func (p *capturePrograms) Close() error {
 		p.ExitOpen,
 		p.ExitOpenat,
 		p.ExitOpenat2,
+		p.ExitPipe,
+		p.ExitPipe2,
 		p.ExitPrctl,
 		p.ExitPtrace,
 		p.ExitRecvfrom,
+		p.ExitRecvmsg,
 		p.ExitRename,
 		p.ExitRenameat,
 		p.ExitRenameat2,
 		p.ExitRmdir,
+		p.ExitSendmsg,
 		p.ExitSendto,
 		p.ExitSetgid,
 		p.ExitSetns,
@@ -672,6 +719,7 @@ func (p *capturePrograms) Close() error {
 		p.ExitSetresuid,
 		p.ExitSetuid,
 		p.ExitSocket,
+		p.ExitSocketpair,
 		p.ExitSymlink,
 		p.ExitSymlinkat,
 		p.ExitUmount,

@@ -101,6 +101,10 @@ type SockAddr struct {
 //	prctl               Request [option], Arg [arg2], Name (PR_SET_NAME's string)
 //	chdir/fchdir        Path (chdir) or Fd (fchdir); Cwd: the new working directory
 //	clone/clone3/fork/vfork  Flags (clone)
+//	pipe/pipe2          Fd, Fd2 [the new fds, on success]; pipe2 Flags
+//	socketpair          Domain, Type, Protocol, Fd, Fd2 [the new fds]
+//	sendmsg/recvmsg     Fd, Flags, Addr [msg_name], Local/Remote
+//	chroot              Path
 type Event struct {
 	Kind    Kind    `json:"kind"`
 	Syscall Syscall `json:"syscall,omitempty"`

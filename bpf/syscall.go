@@ -66,6 +66,12 @@ const (
 	SysClone3
 	SysFork
 	SysVfork
+	SysPipe
+	SysPipe2
+	SysSocketpair
+	SysSendmsg
+	SysRecvmsg
+	SysChroot
 	sysCount
 )
 
@@ -86,7 +92,8 @@ var syscallNames = [sysCount]string{
 	SysUmount2: "umount2", SysBpf: "bpf", SysSetns: "setns", SysUnshare: "unshare",
 	SysUserfaultfd: "userfaultfd", SysKill: "kill", SysPrctl: "prctl", SysChdir: "chdir",
 	SysFchdir: "fchdir", SysFcntl: "fcntl", SysClone: "clone", SysClone3: "clone3",
-	SysFork: "fork", SysVfork: "vfork",
+	SysFork: "fork", SysVfork: "vfork", SysPipe: "pipe", SysPipe2: "pipe2", SysSocketpair: "socketpair",
+	SysSendmsg: "sendmsg", SysRecvmsg: "recvmsg", SysChroot: "chroot",
 }
 
 var syscallByName = func() map[string]Syscall {
@@ -132,5 +139,6 @@ func SupportedSyscalls() []string {
 // comes from the sched tracepoints, which are always attached.
 func StateSyscalls() []string {
 	return []string{"open", "openat", "openat2", "creat", "socket", "connect", "accept", "accept4",
-		"bind", "dup", "dup2", "dup3", "fcntl", "close", "chdir", "fchdir", "memfd_create"}
+		"bind", "dup", "dup2", "dup3", "fcntl", "close", "chdir", "fchdir", "memfd_create",
+		"pipe", "pipe2", "socketpair"}
 }

@@ -742,6 +742,38 @@ static __always_inline int on_exit(struct sys_exit_ctx *ctx, __u32 sys)
 	case SYS_CLONE:
 		r->flags = a0;
 		break;
+	case SYS_PIPE:
+	case SYS_PIPE2:
+	case SYS_SOCKETPAIR: {
+		// The two new fds, written by the kernel into the user's array.
+		int fds[2] = {-1, -1};
+		void *ufds = (void *)(sys == SYS_SOCKETPAIR ? a3 : a0);
+		if (ret == 0)
+			bpf_probe_read_user(fds, sizeof(fds), ufds);
+		r->fd = fds[0];
+		r->fd2 = fds[1];
+		if (sys == SYS_PIPE2)
+			r->flags = a1;
+		if (sys == SYS_SOCKETPAIR) {
+			r->domain = a0;
+			r->type = a1;
+			r->protocol = a2;
+		}
+		break;
+	}
+	case SYS_SENDMSG:
+	case SYS_RECVMSG: {
+		r->fd = (int)a0;
+		r->flags = a2;
+		struct user_msghdr mh = {};
+		if (!bpf_probe_read_user(&mh, sizeof(mh), (void *)a1) && mh.msg_name && mh.msg_namelen > 0)
+			put_user_sockaddr(r, mh.msg_name, mh.msg_namelen);
+		put_sock_tuple(r, t, r->fd);
+		break;
+	}
+	case SYS_CHROOT:
+		put_user_str(r, SLOT_PATH, (void *)a0, STR_MAX);
+		break;
 	case SYS_CLONE3: {
 		__u64 flags = 0;
 		bpf_probe_read_user(&flags, sizeof(flags), (void *)a0);
@@ -820,6 +852,12 @@ SYSCALL(clone, SYS_CLONE, 5)
 SYSCALL(clone3, SYS_CLONE3, 2)
 SYSCALL(fork, SYS_FORK, 0)
 SYSCALL(vfork, SYS_VFORK, 0)
+SYSCALL(pipe, SYS_PIPE, 1)
+SYSCALL(pipe2, SYS_PIPE2, 2)
+SYSCALL(socketpair, SYS_SOCKETPAIR, 4)
+SYSCALL(sendmsg, SYS_SENDMSG, 3)
+SYSCALL(recvmsg, SYS_RECVMSG, 3)
+SYSCALL(chroot, SYS_CHROOT, 1)
 
 #define OVERLAYFS_SUPER_MAGIC 0x794c7630
 

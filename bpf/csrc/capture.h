@@ -62,6 +62,12 @@ enum sys_id {
 	SYS_CLONE3,
 	SYS_FORK,
 	SYS_VFORK,
+	SYS_PIPE,
+	SYS_PIPE2,
+	SYS_SOCKETPAIR,
+	SYS_SENDMSG,
+	SYS_RECVMSG,
+	SYS_CHROOT,
 };
 
 enum kind {
