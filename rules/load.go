@@ -601,8 +601,8 @@ func (f *fileCtx) overrides(m *mapping, item string, appendable, replaceable []s
 			ok = false
 		}
 	}
-	if ap, has := m.value["append"]; has {
-		f.errf(ap, item, "override and append: true cannot be used together; add an entry such as condition: append under override instead")
+	if b, _ := f.boolean(m, "append", item); b {
+		f.errf(m.value["append"], item, "override and append: true cannot be used together; add an entry such as condition: append under override instead")
 		ok = false
 	}
 	return app, repl, ok

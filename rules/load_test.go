@@ -346,3 +346,10 @@ func TestErrorInAppendedConditionNamesItsFile(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestOverrideWithAppendFalse(t *testing.T) {
+	l := mustLoad(t, baseRule, "- rule: program_accesses_file\n  append: false\n  desc: new\n  override: {desc: replace}\n")
+	if l.rules[0].desc != "new" {
+		t.Fatalf("desc %q", l.rules[0].desc)
+	}
+}
