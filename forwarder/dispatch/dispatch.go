@@ -81,18 +81,19 @@ func Start(ctx context.Context, q *queue.Queue, targets []Target, m *metrics.Met
 		if t.Common.MaxAge <= 0 {
 			t.Common.MaxAge = outputs.DefaultMaxAge
 		}
-		c, err := q.Consumer(ctx, t.Name, queue.ConsumerOptions{
+		opts := queue.ConsumerOptions{
 			// A delivery waits at most one attempt for a free worker (the
 			// client buffers no more than there are workers), then takes at
 			// most one attempt itself.
 			AckWait:       2*t.Common.Timeout + 5*time.Second,
 			MaxAckPending: max(1000, 16*n),
-		})
+		}
+		c, err := q.Consumer(ctx, t.Name, opts)
 		if err != nil {
 			cancel()
 			return nil, err
 		}
-		workers = append(workers, &worker{t: t, c: c, n: n, m: m,
+		workers = append(workers, &worker{t: t, q: q, c: c, opts: opts, n: n, m: m,
 			log: log.With("component", "dispatch", "output", t.Name)})
 	}
 	for _, w := range workers {
@@ -116,27 +117,19 @@ func (d *Dispatcher) Stop() {
 
 // worker runs one output's pool.
 type worker struct {
-	t   Target
-	c   *queue.Consumer
-	n   int
-	m   *metrics.Metrics
-	log *slog.Logger
+	t    Target
+	q    *queue.Queue
+	c    *queue.Consumer
+	opts queue.ConsumerOptions
+	n    int
+	m    *metrics.Metrics
+	log  *slog.Logger
 
 	mu      sync.Mutex
 	lastErr string // the output's last failure, for maxage dead letters
 }
 
 func (w *worker) run(ctx context.Context) {
-	it, err := w.c.Messages(w.n)
-	for err != nil {
-		w.log.Error("cannot pull deliveries; retrying", "err", err)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(5 * time.Second):
-		}
-		it, err = w.c.Messages(w.n)
-	}
 	jobs := make(chan *queue.Delivery)
 	var pool sync.WaitGroup
 	for range w.n {
@@ -148,26 +141,90 @@ func (w *worker) run(ctx context.Context) {
 			}
 		}()
 	}
+	for first := true; ctx.Err() == nil; first = false {
+		it := w.subscribe(ctx, first)
+		if it == nil {
+			break
+		}
+		w.feed(ctx, it, jobs)
+	}
+	close(jobs)
+	pool.Wait()
+}
+
+// subscribe starts pulling, retrying until it works or ctx ends (nil).
+// Except the first time (Start has just created the consumer), it creates
+// the consumer again first: the subscription may have ended because the
+// consumer was deleted on the server.
+func (w *worker) subscribe(ctx context.Context, first bool) *queue.Iterator {
+	for {
+		var err error
+		if !first {
+			var c *queue.Consumer
+			if c, err = w.q.Consumer(ctx, w.t.Name, w.opts); err == nil {
+				w.c = c
+			}
+		}
+		first = false
+		if err == nil {
+			var it *queue.Iterator
+			if it, err = w.c.Messages(w.n); err == nil {
+				return it
+			}
+		}
+		w.log.Error("cannot pull deliveries; retrying in 5s", "err", err)
+		if !sleep(ctx, 5*time.Second) {
+			return nil
+		}
+	}
+}
+
+// feed hands deliveries to the pool until ctx ends or the subscription
+// closes, then hands what the client had buffered back to the queue (so
+// that it is delivered at once, here or after a restart, not after
+// AckWait).
+func (w *worker) feed(ctx context.Context, it *queue.Iterator, jobs chan<- *queue.Delivery) {
+	var held *queue.Delivery
+	defer func() {
+		it.ReleaseBuffered()
+		if held != nil {
+			_ = held.Release()
+		}
+	}()
 	for {
 		d, err := it.Next(ctx)
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, queue.ErrClosed) {
-				break
+			if ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, queue.ErrClosed) {
+				w.log.Warn("pull subscription closed; subscribing again")
+				sleep(ctx, time.Second)
+				return
 			}
 			w.log.Warn("pulling deliveries", "err", err)
+			sleep(ctx, 100*time.Millisecond)
 			continue
 		}
 		select {
 		case jobs <- d:
 		case <-ctx.Done():
-			_ = d.Release()
+			held = d
+			return
 		}
 	}
-	close(jobs)
-	// Hand back what the client had buffered, so that it is delivered at
-	// once after a restart instead of after AckWait.
-	it.ReleaseBuffered()
-	pool.Wait()
+}
+
+// sleep waits d, or less if ctx ends; it reports whether ctx is still live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // handle makes one delivery attempt and settles the delivery: ack,

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -307,4 +310,45 @@ func TestBackoffDelay(t *testing.T) {
 	if d := b.Delay(1, 90*time.Second); d != 90*time.Second {
 		t.Errorf("Retry-After 90s gave %s", d)
 	}
+}
+
+// TestConsumerDeletedOnServer: an operator (or another sidekick) deleting
+// an output's consumer does not stop its deliveries.
+func TestConsumerDeletedOnServer(t *testing.T) {
+	cfg := queue.DefaultConfig()
+	cfg.Dir = t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Port = ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	q, err := queue.Open(context.Background(), cfg, []string{"a"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	s := newSink(nil)
+	start(t, q, nil, target("a", s, nil))
+	enqueue(t, q, 5, "a")
+	eventually(t, "first deliveries", func() bool { return s.delivered() == 5 })
+
+	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", cfg.Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := js.DeleteConsumer(context.Background(), "nightjar_deliver", "deliver_a"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 5; i < 10; i++ {
+		if err := q.Enqueue(context.Background(), testAlert(i), []string{"a"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "deliveries after the consumer was deleted", func() bool { return s.delivered() == 10 })
 }
