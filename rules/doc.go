@@ -26,7 +26,8 @@
 //     condition and exceptions to a rule.
 //   - A rule item with only rule and enabled switches an earlier rule.
 //   - Overriding, appending to or enabling an item that is not defined
-//     earlier is an error.
+//     earlier is an error, except that replacing an undefined macro's
+//     condition or list's items defines it (as Falco does), with a warning.
 //   - Appended conditions, outputs and descriptions are joined with a space.
 //     Outputs are trimmed; tags are a set, sorted; a rule keeps its source.
 //   - append: true and a standalone enabled key are accepted with a

@@ -637,6 +637,11 @@ func (f *fileCtx) list(m *mapping) {
 	}
 	kn := m.key["list"]
 	prev := f.l.listBy[name]
+	if prev == nil && len(repl) > 0 {
+		// Falco treats replacing an undefined list as defining it.
+		f.warnf(kn, item, "override replaces list %s, but it is not defined earlier; it is defined here (check the order of rules files)", name)
+		repl = nil
+	}
 	if appendFlag || len(app) > 0 || len(repl) > 0 {
 		if prev == nil {
 			f.errf(kn, item, "cannot %s list %s: it is not defined earlier (check the order of rules files)", overrideVerb(appendFlag, app), name)
@@ -731,6 +736,11 @@ func (f *fileCtx) macro(m *mapping) {
 		return
 	}
 	prev := f.l.macroBy[name]
+	if prev == nil && len(repl) > 0 {
+		// Falco treats replacing an undefined macro as defining it.
+		f.warnf(kn, item, "override replaces macro %s, but it is not defined earlier; it is defined here (check the order of rules files)", name)
+		repl = nil
+	}
 	if appendFlag || len(app) > 0 || len(repl) > 0 {
 		if prev == nil {
 			f.errf(kn, item, "cannot %s macro %s: it is not defined earlier (check the order of rules files)", overrideVerb(appendFlag, app), name)

@@ -223,7 +223,7 @@ func TestOverrideErrors(t *testing.T) {
 	cases := []struct{ name, local, want string }{
 		{"undefined rule", "- rule: nope\n  condition: and x\n  override: {condition: append}\n", `cannot append to rule "nope": it is not defined earlier`},
 		{"undefined rule legacy", "- rule: nope\n  append: true\n  condition: and x\n", `cannot append to rule "nope"`},
-		{"undefined macro", "- macro: nope\n  condition: x\n  override: {condition: replace}\n", "cannot override macro nope"},
+		{"undefined macro", "- macro: nope\n  condition: x\n  override: {condition: append}\n", "cannot append to macro nope"},
 		{"undefined list", "- list: nope\n  items: [x]\n  append: true\n", "cannot append to list nope"},
 		{"enable undefined", "- rule: nope\n  enabled: false\n", `cannot set enabled on rule "nope"`},
 		{"priority append", "- rule: program_accesses_file\n  priority: debug\n  override: {priority: append}\n", "key priority cannot be appended to; use priority: replace"},
@@ -351,5 +351,14 @@ func TestOverrideWithAppendFalse(t *testing.T) {
 	l := mustLoad(t, baseRule, "- rule: program_accesses_file\n  append: false\n  desc: new\n  override: {desc: replace}\n")
 	if l.rules[0].desc != "new" {
 		t.Fatalf("desc %q", l.rules[0].desc)
+	}
+}
+
+// Falco defines a macro or list that an override replaces when there is
+// none yet; nightjar does too, with a warning.
+func TestReplaceUndefinedMacroOrListDefinesIt(t *testing.T) {
+	l := mustLoad(t, "- macro: m\n  condition: evt.type = open\n  override: {condition: replace}\n- list: l\n  items: [a]\n  override: {items: replace}\n")
+	if l.macroBy["m"] == nil || l.listBy["l"] == nil || len(l.warns) != 2 {
+		t.Fatalf("macro %v list %v warnings %v", l.macroBy["m"], l.listBy["l"], l.warns)
 	}
 }
