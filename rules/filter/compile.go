@@ -93,6 +93,9 @@ func predFalse(field.Event) bool { return false }
 // Compile type-checks a parsed condition against env and compiles it.
 // Every error is collected; the returned error is then an Errors.
 func Compile(e Expr, env *Env) (*Filter, error) {
+	if e == nil || env == nil || env.Source == nil {
+		return nil, Errors{{Pos: Pos{Line: 1, Col: 1}, Msg: "filter.Compile needs a parsed condition and an Env with a Source"}}
+	}
 	c := &compiler{env: env, src: env.Source, macros: map[string]*compiled{}, seen: map[string]bool{}}
 	r := c.expr(e)
 	if len(c.errs) > 0 {

@@ -431,3 +431,15 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+func TestCompileNeedsConditionAndSource(t *testing.T) {
+	e, _ := Parse("a")
+	for _, c := range []struct {
+		e   Expr
+		env *Env
+	}{{nil, &Env{Source: testSource(t)}}, {e, nil}, {e, &Env{}}} {
+		if _, err := Compile(c.e, c.env); err == nil {
+			t.Errorf("Compile(%v, %v) succeeded", c.e, c.env)
+		}
+	}
+}
