@@ -9,7 +9,20 @@
 //
 // Evaluation semantics follow libsinsp: a check whose field is missing is
 // false (so is "!=" and "exists"), list fields support only exists, in
-// (every element in the set) and intersects (some element in the set).
+// (every element in the set) and intersects (some element in the set);
+// glob and iglob are fnmatch(3) without FNM_PATHNAME ('*' crosses '/');
+// regex must match the whole value; pmatch matches path prefixes by
+// component; icontains, iglob, tolower and toupper fold ASCII only.
+//
+// Use:
+//
+//	e, err := filter.Parse(cond)                // err is *filter.Error
+//	f, err := filter.Compile(e, &filter.Env{Source: src, Macros: m, Lists: l})
+//	                                            // err is filter.Errors
+//	f.Match(ev)                                 // no allocation, concurrent-safe
+//	ids, all := f.EventTypes()                  // which evt.type ids can match
+//	f.Fields()                                  // fields referenced
+//	filter.Format(e)                            // the condition as text again
 package filter
 
 import (
