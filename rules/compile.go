@@ -177,6 +177,15 @@ func (l *Loader) compileRule(d *ruleDef, lists map[string][]string, macros map[s
 		}
 	}
 	fm, ferrs := compileFormat(d.output.s, src)
+	if fm.containerInfo {
+		l.addWarning(Warning{File: d.file, Line: d.line, Col: d.col, Item: item,
+			Msg: "%container.info is deprecated; it is replaced by %container.name (id=%container.id)"})
+	}
+	if len(ferrs) > 0 && d.skipUnknown && !slices.ContainsFunc(ferrs, func(fe fmtError) bool { return !strings.Contains(fe.msg, "unknown field") }) {
+		l.addWarning(Warning{File: d.file, Line: d.line, Col: d.col, Item: item,
+			Msg: "output uses a field this source does not have; skipped (skip-if-unknown-filter: true)"})
+		return nil
+	}
 	for _, fe := range ferrs {
 		file, line, col := d.output.at(fe.off)
 		l.addError(&Error{File: file, Line: line, Col: col, Item: item, Msg: "output: " + fe.msg})

@@ -403,3 +403,37 @@ func TestAlertISO8601Time(t *testing.T) {
 		t.Fatalf("output %q", out)
 	}
 }
+
+func TestDeprecatedContainerInfo(t *testing.T) {
+	src := synthSource()
+	l := NewLoader(src)
+	l.Load("x.yaml", []byte("- rule: r\n  desc: d\n  condition: evt.type = open\n  output: opened %fd.name %container.info\n  priority: info\n"))
+	rs, err := l.Compile(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Warnings()) != 1 || !strings.Contains(l.Warnings()[0].String(), "%container.info is deprecated") {
+		t.Fatalf("warnings %v", l.Warnings())
+	}
+	a := rs.Rule("r").Alert(&synthEvent{fdName: "/x", container: "3ad7b26ded6d"})
+	if !strings.HasSuffix(a.Output, "opened /x <NA> (id=3ad7b26ded6d)") {
+		t.Fatalf("output %q", a.Output)
+	}
+}
+
+func TestSkipIfUnknownFilterInOutput(t *testing.T) {
+	l := NewLoader(synthSource())
+	l.Load("x.yaml", []byte("- rule: r\n  desc: d\n  condition: evt.type = open\n  output: \"%proc.future_field\"\n  priority: info\n  skip-if-unknown-filter: true\n"))
+	rs, err := l.Compile(Options{})
+	if err != nil || len(rs.Rules()) != 0 || len(l.Warnings()) != 1 {
+		t.Fatalf("err %v rules %d warnings %v", err, len(rs.Rules()), l.Warnings())
+	}
+}
+
+func TestOutputErrorAfterContainerInfo(t *testing.T) {
+	out := "a %container.info b %proc.nme"
+	_, errs := compileFormat(out, synthSource())
+	if len(errs) != 1 || errs[0].off != strings.Index(out, "%proc.nme") {
+		t.Fatalf("errors %v, want one at %d", errs, strings.Index(out, "%proc.nme"))
+	}
+}

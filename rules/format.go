@@ -11,8 +11,9 @@ import (
 // format is a rule's output, compiled at load time: literal text and field
 // references resolved against the rule's source.
 type format struct {
-	parts  []fmtPart
-	fields []fmtPart // the distinct fields, in order of first use
+	parts         []fmtPart
+	fields        []fmtPart // the distinct fields, in order of first use
+	containerInfo bool      // the deprecated %container.info was expanded
 }
 
 type fmtPart struct {
@@ -39,6 +40,19 @@ func compileFormat(s string, src *field.Source) (*format, []fmtError) {
 	f := &format{}
 	var errs []fmtError
 	seen := map[string]bool{}
+	type shift struct{ at, end, by int }
+	var shifts []shift
+	original := func(off int) int {
+		for k := len(shifts) - 1; k >= 0; k-- {
+			switch sh := shifts[k]; {
+			case off >= sh.end:
+				off -= sh.by
+			case off >= sh.at:
+				off = sh.at
+			}
+		}
+		return off
+	}
 	lit := strings.Builder{}
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -81,9 +95,18 @@ func compileFormat(s string, src *field.Source) (*format, []fmtError) {
 			i++
 			continue
 		}
+		if ref == "container.info" && src.Lookup(ref) == nil && src.Lookup("container.name") != nil && src.Lookup("container.id") != nil {
+			// Deprecated: Falco replaces it with the container's name and id.
+			const repl = "%container.name (id=%container.id)"
+			f.containerInfo = true
+			s = s[:start] + repl + s[j:]
+			// Offsets after it move; keep errors pointing into the original.
+			shifts = append(shifts, shift{start, start + len(repl), len(repl) - (j - start)})
+			continue
+		}
 		fl, arg, err := src.Ref(ref)
 		if err != nil {
-			errs = append(errs, fmtError{start, err.Error()})
+			errs = append(errs, fmtError{original(start), err.Error()})
 		}
 		if lit.Len() > 0 {
 			f.parts = append(f.parts, fmtPart{lit: lit.String()})
