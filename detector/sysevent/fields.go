@@ -448,6 +448,8 @@ func bindProc(b *binder) {
 	b.boolean("proc.is_vpgid_leader", func(e *Event, _ field.Arg) (bool, bool) {
 		return e.Proc.PGID == e.Proc.PID, hostNS(e.Proc)
 	})
+	// Falco compares the session id with the pid in the process's own
+	// namespace (vpid); the session id here is the host's, so the host pid.
 	b.boolean("proc.is_sid_leader", func(e *Event, _ field.Arg) (bool, bool) { return e.Proc.SID == e.Proc.PID, true })
 	b.boolean("proc.is_pgid_leader", func(e *Event, _ field.Arg) (bool, bool) { return e.Proc.PGID == e.Proc.PID, true })
 	b.i64("proc.duration", func(e *Event, _ field.Arg) (int64, bool) {
@@ -486,12 +488,17 @@ func bindProc(b *binder) {
 		return "", false
 	}
 	b.str("proc.env", func(e *Event, a field.Arg) (string, bool) { return envOf(e, e.Proc, a.Key) })
+	// proc.aenv[NAME]: the first ancestor, parent first, that has NAME;
+	// without an argument the process's own environment, as Falco does.
 	b.str("proc.aenv", func(e *Event, a field.Arg) (string, bool) {
+		if a.Key == "" {
+			return envOf(e, e.Proc, "")
+		}
 		var v string
 		var found bool
 		e.p.table.Ancestors(e.Proc, func(p *state.Process) bool {
 			v, found = envOf(e, p, a.Key)
-			return !found && a.Key != "" // without a key: the parent's
+			return !found
 		})
 		return v, found
 	})

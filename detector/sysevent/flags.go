@@ -252,18 +252,15 @@ func signalName(sig int32) string {
 func capNames(set uint64) string {
 	return cached(-1, set, func() string {
 		var b strings.Builder
-		for i := 0; i < 64; i++ {
+		// Bits without a name are left out, as Falco does.
+		for i, n := range capabilityNames {
 			if set&(1<<i) == 0 {
 				continue
 			}
 			if b.Len() > 0 {
 				b.WriteByte(' ')
 			}
-			if i < len(capabilityNames) {
-				b.WriteString(capabilityNames[i])
-			} else {
-				b.WriteString("CAP_" + strconv.Itoa(i))
-			}
+			b.WriteString(n)
 		}
 		return b.String()
 	})
