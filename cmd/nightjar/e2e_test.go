@@ -164,6 +164,41 @@ func helper(action string, args []string) int {
 		if _, _, e := syscall.RawSyscall(syscall.SYS_SETUID, 0, 0, 0); e != 0 {
 			return fail(e)
 		}
+	case "sleep-open":
+		d, _ := time.ParseDuration(args[0])
+		time.Sleep(d)
+		f, err := os.Open(args[1])
+		if err != nil {
+			return fail(err)
+		}
+		f.Close()
+	case "spawn":
+		// A child, so that this program is its parent.
+		if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			return fail(fmt.Errorf("%v: %s", err, out))
+		}
+	case "spawn-as-nobody":
+		c := exec.Command(args[0], args[1:]...)
+		c.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		if out, err := c.CombinedOutput(); err != nil {
+			return fail(fmt.Errorf("%v: %s", err, out))
+		}
+	case "listen-connect":
+		ln, err := net.Listen("tcp", args[0])
+		if err != nil {
+			return fail(err)
+		}
+		defer ln.Close()
+		go func() {
+			if c, err := ln.Accept(); err == nil {
+				c.Close()
+			}
+		}()
+		c, err := net.DialTimeout("tcp", args[0], 5*time.Second)
+		if err != nil {
+			return fail(err)
+		}
+		c.Close()
 	default:
 		return fail(fmt.Errorf("unknown action"))
 	}
