@@ -2,7 +2,7 @@
 // port 2801 and delivers them, durably, to the configured outputs. It is a
 // drop-in for falcosidekick (same endpoints, same environment variables).
 //
-//	nightjar-sidekick [-c config.yaml]
+//	nightjar-sidekick [-c config.yaml] [--check]
 //	nightjar-sidekick routes test -c config.yaml --priority P --rule R [--tags a,b] [--source S] [--json]
 //	nightjar-sidekick --version
 package main
@@ -52,8 +52,9 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	cfgPath := fs.String("c", "", "configuration `file` (YAML); every key can also be set by environment variable (slack.webhookurl = SLACK_WEBHOOKURL)")
 	fs.StringVar(cfgPath, "config", "", "same as -c")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	check := fs.Bool("check", false, "check the configuration (file and environment), print the effective one with secrets redacted, and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage:\n  nightjar-sidekick [-c FILE]\n  nightjar-sidekick routes test -c FILE --priority P --rule R [--tags a,b] [--source S] [--json]\n  nightjar-sidekick --version\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage:\n  nightjar-sidekick [-c FILE] [--check]\n  nightjar-sidekick routes test -c FILE --priority P --rule R [--tags a,b] [--source S] [--json]\n  nightjar-sidekick --version\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -76,6 +77,16 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if err != nil {
 		fmt.Fprintln(stderr, "nightjar-sidekick: configuration:", err)
 		return 1
+	}
+	if *check {
+		for _, o := range cfg.Outputs {
+			if _, err := o.Config.New(); err != nil {
+				fmt.Fprintf(stderr, "nightjar-sidekick: configuration: output %s: %v\n", o.Name, err)
+				return 1
+			}
+		}
+		fmt.Fprint(stdout, cfg.Dump())
+		return 0
 	}
 	log := newLogger(cfg, stderr)
 	sk, err := forwarder.New(ctx, forwarder.Options{Config: cfg, Log: log, Version: version})

@@ -305,3 +305,22 @@ func TestRunEndToEndWithEnvironment(t *testing.T) {
 		t.Fatalf("logs:\n%s", l)
 	}
 }
+
+func TestCheckPrintsRedactedConfig(t *testing.T) {
+	p := writeConfig(t, routesYAML)
+	code, out, errs := runCmd(t, []string{"AUTHTOKEN=tok-check-secret", "WEBHOOK_CUSTOMHEADERS=X-Key:hdr-check-secret"}, "-c", p, "--check")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{"listenport: 2801", "authtoken: <secret>", "pager:", "type: webhook", "X-Key: <secret>", "name: critical"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--check output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "tok-check-secret") || strings.Contains(out, "hdr-check-secret") {
+		t.Fatalf("--check leaks a secret:\n%s", out)
+	}
+	if code, _, errs := runCmd(t, []string{"LISTENPORT=0"}, "--check"); code != 1 || !strings.Contains(errs, "listenport") {
+		t.Fatalf("--check on a bad config: %d %s", code, errs)
+	}
+}
