@@ -184,7 +184,10 @@ func TestMatch(t *testing.T) {
 		{"t.path glob '/etc/ssh/sshd_confi?'", true}, {"t.path glob '/etc/ssh/[rs]shd_config'", true},
 		{"t.path glob '/etc/ssh/[!s]shd_config'", false}, {"t.path glob '/ETC/*'", false},
 		{"t.path iglob '/ETC/*'", true}, {`t.path glob '/etc/*\\'`, false}, // glibc: a trailing backslash never matches
-		{`t.path glob '\\/etc/ssh/sshd_config'`, true}, {"t.name glob 'B*h'", true}, {"t.name glob 'b*'", false},
+		{`t.path glob '\\/etc/ssh/sshd_config'`, true},
+		{"t.path glob '/etc/[[:alpha:]]sh/*'", true}, {"t.name glob '[[:upper:]]ash'", true},
+		{"t.name iglob '[[:lower:]]ash'", false}, // glibc does not fold classes
+		{"t.name glob '[[:nope:]]ash'", false}, {"t.name glob '[A-[:alpha:]]ash'", false}, {"t.name glob 'B*h'", true}, {"t.name glob 'b*'", false},
 		{"t.path regex '/etc/.*'", true}, {"t.path regex 'etc'", false}, // anchored at both ends
 		{"t.path regex '.*ssh.*'", true},
 		{"t.name in (sh, Bash)", true}, {"t.name in (sh, bash)", false}, {"t.name in ()", false},

@@ -71,6 +71,9 @@ func globMatch(pattern, s string, fold bool) bool {
 			case '[':
 				if i < len(s) {
 					if ok, next, valid := matchClass(pattern, p, s[i], fold); valid {
+						if next < 0 {
+							return false
+						}
 						if ok {
 							p = next
 							i++
@@ -121,8 +124,9 @@ func eqByte(a, b byte, fold bool) bool {
 }
 
 // matchClass matches c against the bracket expression at pattern[p]
-// ('['). It returns whether c matched, the index after the expression,
-// and false for valid when the expression is not terminated.
+// ('['). It returns whether c matched, the index after the expression
+// (-1 when the pattern can never match), and false for valid when the
+// expression is not terminated.
 func matchClass(pattern string, p int, c byte, fold bool) (matched bool, next int, valid bool) {
 	i := p + 1
 	neg := false
@@ -136,6 +140,20 @@ func matchClass(pattern string, p int, c byte, fold bool) (matched bool, next in
 			return matched != neg, i + 1, true
 		}
 		first = false
+		if pattern[i] == '[' && i+1 < len(pattern) && pattern[i+1] == ':' {
+			// A character class: [:alpha:] and the others of POSIX.
+			if end := strings.Index(pattern[i+2:], ":]"); end >= 0 {
+				in, ok := inClass(pattern[i+2:i+2+end], c)
+				if !ok {
+					return false, 0, false // glibc: an unknown class never matches
+				}
+				if in { // glibc does not fold case for classes
+					matched = true
+				}
+				i += end + 4
+				continue
+			}
+		}
 		lo := pattern[i]
 		if lo == '\\' && i+1 < len(pattern) {
 			i++
@@ -143,6 +161,9 @@ func matchClass(pattern string, p int, c byte, fold bool) (matched bool, next in
 		}
 		i++
 		hi := lo
+		if i+2 < len(pattern) && pattern[i] == '-' && pattern[i+1] == '[' && pattern[i+2] == ':' {
+			return false, -1, true // glibc: a class cannot end a range; the pattern never matches
+		}
 		if i+1 < len(pattern) && pattern[i] == '-' && pattern[i+1] != ']' {
 			hi = pattern[i+1]
 			if hi == '\\' && i+2 < len(pattern) {
@@ -159,6 +180,38 @@ func matchClass(pattern string, p int, c byte, fold bool) (matched bool, next in
 }
 
 func inRange(c, lo, hi byte) bool { return lo <= c && c <= hi }
+
+// inClass reports whether c is in the named POSIX class (C locale); ok is
+// false for an unknown class name.
+func inClass(name string, c byte) (in, ok bool) {
+	switch name {
+	case "alnum":
+		return isAlpha(c) || isDigit(c), true
+	case "alpha":
+		return isAlpha(c), true
+	case "blank":
+		return c == ' ' || c == '\t', true
+	case "cntrl":
+		return c < 0x20 || c == 0x7f, true
+	case "digit":
+		return isDigit(c), true
+	case "graph":
+		return c > 0x20 && c < 0x7f, true
+	case "lower":
+		return c >= 'a' && c <= 'z', true
+	case "print":
+		return c >= 0x20 && c < 0x7f, true
+	case "punct":
+		return c > 0x20 && c < 0x7f && !isAlpha(c) && !isDigit(c), true
+	case "space":
+		return c == ' ' || c >= '\t' && c <= '\r', true
+	case "upper":
+		return c >= 'A' && c <= 'Z', true
+	case "xdigit":
+		return isDigit(c) || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F', true
+	}
+	return false, false
+}
 
 // pathTrie is pmatch's prefix structure, libsinsp's path_prefix_search:
 // path components from the root. A path matches when one of the inserted
