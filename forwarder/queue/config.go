@@ -34,6 +34,11 @@ type Config struct {
 	// Port, when set, makes the embedded server listen on 127.0.0.1:Port
 	// (for the nats CLI); by default it has no network listener at all.
 	Port int `yaml:"port"`
+	// DedupWindow is how long JetStream remembers an alert's (uuid, output)
+	// to drop a repeated publish of it (a sender retrying after a lost
+	// answer). Memory grows with ingest rate x window (about 100 bytes per
+	// delivery), so keep it short.
+	DedupWindow time.Duration `yaml:"dedupwindow"`
 	// RetryMin and RetryMax bound the wait between delivery attempts: the
 	// n-th retry waits a random time up to min(RetryMax, RetryMin*2^(n-1)),
 	// or longer when the destination asks (Retry-After).
@@ -51,6 +56,7 @@ const (
 	DefaultMaxBytes           = 1 << 30 // 1 GiB: about a million typical alerts
 	DefaultDeadLetterMaxBytes = 256 << 20
 	DefaultName               = "nightjar"
+	DefaultDedupWindow        = 20 * time.Second
 	DefaultRetryMin           = time.Second
 	DefaultRetryMax           = 5 * time.Minute
 )
@@ -63,6 +69,7 @@ func DefaultConfig() Config {
 		DeadLetterMaxBytes: DefaultDeadLetterMaxBytes,
 		Name:               DefaultName,
 		Replicas:           1,
+		DedupWindow:        DefaultDedupWindow,
 		RetryMin:           DefaultRetryMin,
 		RetryMax:           DefaultRetryMax,
 	}
@@ -110,6 +117,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Replicas > 1 && c.URL == "" {
 		return fmt.Errorf("queue.replicas: %d needs an external cluster (queue.url); the embedded server has one replica", c.Replicas)
+	}
+	if c.DedupWindow < time.Second || c.DedupWindow > time.Hour {
+		return fmt.Errorf("queue.dedupwindow: %s is out of range (1s to 1h)", c.DedupWindow)
 	}
 	if c.RetryMin < time.Millisecond {
 		return fmt.Errorf("queue.retrymin: %s is too short (at least 1ms)", c.RetryMin)

@@ -204,7 +204,7 @@ func (q *Queue) createStreams(ctx context.Context) error {
 		MaxBytes:    q.cfg.MaxBytes,
 		Storage:     jetstream.FileStorage,
 		Replicas:    q.cfg.Replicas,
-		Duplicates:  2 * time.Minute,
+		Duplicates:  q.cfg.DedupWindow,
 	})
 	if err != nil {
 		return fmt.Errorf("queue: creating stream %s: %w", q.deliverStream(), err)
@@ -218,7 +218,7 @@ func (q *Queue) createStreams(ctx context.Context) error {
 		MaxBytes:    q.cfg.DeadLetterMaxBytes,
 		Storage:     jetstream.FileStorage,
 		Replicas:    q.cfg.Replicas,
-		Duplicates:  2 * time.Minute,
+		Duplicates:  q.cfg.DedupWindow,
 	})
 	if err != nil {
 		return fmt.Errorf("queue: creating stream %s: %w", q.deadStream(), err)
@@ -229,8 +229,8 @@ func (q *Queue) createStreams(ctx context.Context) error {
 // Enqueue stores one message per output for a, and returns once JetStream has
 // acknowledged every one of them. It assigns a.UUID when it is empty. The
 // message ID (uuid/output) makes JetStream drop a duplicate publish of the
-// same alert within two minutes, so a sender retrying after a lost answer
-// does not deliver twice.
+// same alert within queue.dedupwindow, so a sender retrying after a lost
+// answer does not deliver twice.
 func (q *Queue) Enqueue(ctx context.Context, a *alert.Alert, outputNames []string) error {
 	if len(outputNames) == 0 {
 		return nil

@@ -297,6 +297,7 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.Replicas = 3 }, "queue.replicas"},
 		{func(c *Config) { c.Port = 70000 }, "queue.port"},
 		{func(c *Config) { c.RetryMin = 0 }, "queue.retrymin"},
+		{func(c *Config) { c.DedupWindow = 0 }, "queue.dedupwindow"},
 		{func(c *Config) { c.RetryMax = time.Millisecond }, "queue.retrymax"},
 	} {
 		c := DefaultConfig()
