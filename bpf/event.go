@@ -77,7 +77,7 @@ type SockAddr struct {
 //	sendto/recvfrom     Fd, Arg [size], Addr (sendto: dest, recvfrom: source), Local/Remote
 //	dup                 Fd [oldfd]
 //	dup2/dup3           Fd [oldfd], Fd2 [newfd], dup3 Flags
-//	fcntl               Fd, Request [cmd], Arg
+//	fcntl               Fd, Request [cmd], Arg (only F_DUPFD and F_DUPFD_CLOEXEC are sent)
 //	close               Fd
 //	ptrace              Request, TargetPID [pid], Arg [addr], Arg2 [data]
 //	memfd_create        Name, Flags

@@ -445,6 +445,9 @@ static __always_inline void put_user_sockaddr(struct record *r, const void *uadd
 	}
 }
 
+#define F_DUPFD 0
+#define F_DUPFD_CLOEXEC 1030
+
 // The syscall tracepoints' context, as in their tracefs format files. Not
 // the vmlinux.h types: those carry CO-RE relocations, and the verifier
 // refuses the pointer arithmetic they produce on a context pointer.
@@ -465,6 +468,10 @@ struct sys_exit_ctx {
 static __always_inline int on_enter(struct sys_enter_ctx *ctx, __u32 sys, int nargs)
 {
 	if (excluded())
+		return 0;
+	// fcntl is frequent (runtimes toggle O_NONBLOCK all the time) and only
+	// its dup commands change fd state: keep just those.
+	if (sys == SYS_FCNTL && ctx->args[1] != F_DUPFD && ctx->args[1] != F_DUPFD_CLOEXEC)
 		return 0;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct pending p = {};
