@@ -364,8 +364,22 @@ func (e *Event) argInt(k argKind) (int64, bool) {
 	return 0, false
 }
 
-// args renders every argument as "name=value name=value" (evt.args). It
-// allocates: it is for output, not conditions.
+// resolved are the kinds Falco prints in evt.args as the raw number with
+// its resolved form in parentheses: "flags=4289(O_TRUNC|O_CREAT|O_WRONLY)".
+func resolved(k argKind, ret int64) bool {
+	switch k {
+	case aOpenFlags, aFlagsTab, aModeNames, aDomain, aPtraceReq, aSig, aBpfCmd, aPrctlOpt,
+		aFcntlCmd, aExecFlags, aID0, aID1, aID2:
+		return true
+	case aRes:
+		return ret < 0
+	}
+	return false
+}
+
+// args renders every argument as Falco's evt.args does: "name=value "
+// for each, the resolved form in parentheses after the number where there
+// is one. It allocates: it is for output, not conditions.
 func (e *Event) args() string {
 	s := e.spec()
 	if s == nil {
@@ -373,16 +387,22 @@ func (e *Event) args() string {
 	}
 	var b strings.Builder
 	for i, n := range s.names {
-		v, ok := e.argString(s.kinds[i], s.table)
+		k := s.kinds[i]
+		v, ok := e.argString(k, s.table)
 		if !ok {
 			continue
 		}
-		if b.Len() > 0 {
-			b.WriteByte(' ')
-		}
 		b.WriteString(n)
 		b.WriteByte('=')
-		b.WriteString(v)
+		if raw, rok := e.argInt(k); rok && resolved(k, e.Raw.Ret) && v != strconv.FormatInt(raw, 10) {
+			b.WriteString(strconv.FormatInt(raw, 10))
+			b.WriteByte('(')
+			b.WriteString(v)
+			b.WriteByte(')')
+		} else {
+			b.WriteString(v)
+		}
+		b.WriteByte(' ')
 	}
 	return b.String()
 }

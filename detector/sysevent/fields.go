@@ -196,9 +196,9 @@ func bindEvt(b *binder) {
 	b.str("evt.io_dir", func(e *Event, _ field.Arg) (string, bool) {
 		switch {
 		case isRead(e):
-			return "r", true
+			return "read", true
 		case isWrite(e):
-			return "w", true
+			return "write", true
 		}
 		return "", false
 	})

@@ -93,7 +93,8 @@ func TestProcessorHandBuilt(t *testing.T) {
 	ev.Dirfd, ev.Path, ev.Flags, ev.Mode = 4, "sub/../x.sh", 0o1101|0o2000000, 0o755
 	check(t, src, h(ev), fieldWant{"fd.name": "/tmp/d/x.sh", "evt.arg.flags": "O_TRUNC|O_CREAT|O_WRONLY|O_CLOEXEC",
 		"evt.arg.mode": "0755", "evt.is_open_write": "true", "evt.is_open_exec": "true", "evt.is_open_create": "true",
-		"evt.abspath": "/tmp/d/x.sh"})
+		"evt.abspath": "/tmp/d/x.sh",
+		"evt.args":    "fd=5 dirfd=4 name=sub/../x.sh flags=524865(O_TRUNC|O_CREAT|O_WRONLY|O_CLOEXEC) mode=0755 dev=0 ino=0 "})
 	// fcntl(F_SETFD, FD_CLOEXEC) on fd 3: the exec below must close it.
 	ev = sys(101, bpf.SysFcntl, 0)
 	ev.Fd, ev.Request, ev.Arg = 3, 2, 1
@@ -102,7 +103,8 @@ func TestProcessorHandBuilt(t *testing.T) {
 	ev = sys(101, bpf.SysOpen, -2)
 	ev.Path, ev.Flags = "/nonexistent", 0o2
 	check(t, src, h(ev), fieldWant{"evt.res": "ENOENT", "evt.rawres": "-2", "evt.failed": "true",
-		"evt.arg.fd": "ENOENT", "fd.name": "/nonexistent", "fd.num": "-1", "evt.arg.flags": "O_RDWR", "evt.count.error.file": "1"})
+		"evt.arg.fd": "ENOENT", "fd.name": "/nonexistent", "fd.num": "-1",
+		"evt.args": "fd=-2(ENOENT) name=/nonexistent flags=2(O_RDWR) mode=0 dev=0 ino=0 ", "evt.arg.flags": "O_RDWR", "evt.count.error.file": "1"})
 	if p.Table().Get(101).FD(-2) != nil {
 		t.Error("a failed open added an fd")
 	}
