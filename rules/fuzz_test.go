@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/nightjar-sec/nightjar/rules/field"
 )
@@ -41,5 +42,24 @@ func FuzzLoad(f *testing.F) {
 				t.Fatalf("error at line %d of a %d-line input: %v", e.Line, lines, e)
 			}
 		}
+	})
+}
+
+// FuzzOutputFormat: any output string compiles without panicking, error
+// offsets stay inside it, and formatting never panics.
+func FuzzOutputFormat(f *testing.F) {
+	for _, s := range []string{"%proc.name", "a %container.info b %proc.nme", "%(fd.name)x", "%proc.aname[2]", "%", "%%", "%evt.arg.flags.", "%(", "100%"} {
+		f.Add(s)
+	}
+	src := synthSource()
+	ev := &synthEvent{procName: "bash", anames: []string{"sshd"}}
+	f.Fuzz(func(t *testing.T, s string) {
+		fm, errs := compileFormat(s, src)
+		for _, e := range errs {
+			if e.off < 0 || e.off > len(s) {
+				t.Fatalf("error offset %d outside %q", e.off, s)
+			}
+		}
+		_ = fm.appendText(nil, ev, time.Unix(0, 0))
 	})
 }
