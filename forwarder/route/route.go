@@ -32,19 +32,19 @@ import (
 
 // Route is one entry of the routes list.
 type Route struct {
-	Name     string   `yaml:"name" json:"name"`
-	Match    Match    `yaml:"match" json:"match"`
+	Name     string   `yaml:"name,omitempty" json:"name"`
+	Match    Match    `yaml:"match,omitempty" json:"match"`
 	Outputs  []string `yaml:"outputs" json:"outputs"`
-	Continue bool     `yaml:"continue" json:"continue"`
+	Continue bool     `yaml:"continue,omitempty" json:"continue"`
 }
 
 // Match holds a route's conditions; unset ones always hold.
 type Match struct {
-	Priority *alert.Priority `yaml:"priority" json:"priority,omitempty"`
-	TagsAny  []string        `yaml:"tags_any" json:"tags_any,omitempty"`
-	TagsAll  []string        `yaml:"tags_all" json:"tags_all,omitempty"`
-	Rule     string          `yaml:"rule" json:"rule,omitempty"`
-	Source   string          `yaml:"source" json:"source,omitempty"`
+	Priority *alert.Priority `yaml:"priority,omitempty" json:"priority,omitempty"`
+	TagsAny  []string        `yaml:"tags_any,omitempty" json:"tags_any,omitempty"`
+	TagsAll  []string        `yaml:"tags_all,omitempty" json:"tags_all,omitempty"`
+	Rule     string          `yaml:"rule,omitempty" json:"rule,omitempty"`
+	Source   string          `yaml:"source,omitempty" json:"source,omitempty"`
 }
 
 // Output is what the router knows of an enabled output.
