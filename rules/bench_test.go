@@ -12,7 +12,7 @@ import (
 
 // benchRuleset loads Falco's stable rules and, when present, the project's
 // default rules (rules/builtin/*.yaml) over the synthetic source.
-func benchRuleset(b *testing.B) (*SourceRules, *synthFixture) {
+func benchRuleset(b *testing.B, withBuiltin bool) (*SourceRules, *synthFixture) {
 	b.Helper()
 	src := synthSource()
 	l := NewLoader(src)
@@ -20,7 +20,7 @@ func benchRuleset(b *testing.B) (*SourceRules, *synthFixture) {
 	what := "Falco stable rules"
 	// The project's default ruleset and its local overrides file (the
 	// directory also holds test cases, which are not rules).
-	if _, err := os.Stat("builtin/nightjar_rules.yaml"); err == nil {
+	if _, err := os.Stat("builtin/nightjar_rules.yaml"); err == nil && withBuiltin {
 		l.LoadPath("builtin/nightjar_rules.yaml")
 		l.LoadPath("builtin/nightjar_rules.local.yaml")
 		what += " + rules/builtin"
@@ -123,14 +123,20 @@ func cpuTime() time.Duration {
 // BenchmarkEngineRealistic: events/s through the engine on a mixed stream
 // (target: >= 1,000,000/s on one core, go test -bench Engine -cpu 1).
 func BenchmarkEngineRealistic(b *testing.B) {
-	s, fx := benchRuleset(b)
+	s, fx := benchRuleset(b, true)
+	benchStream(b, s, realisticStream(fx, 4096))
+}
+
+// BenchmarkEngineRealisticStable: the same with Falco's stable rules only.
+func BenchmarkEngineRealisticStable(b *testing.B) {
+	s, fx := benchRuleset(b, false)
 	benchStream(b, s, realisticStream(fx, 4096))
 }
 
 // BenchmarkEngineNoMatch: the same mix with nothing suspicious in it (no
 // sensitive files, no shells): it must not allocate.
 func BenchmarkEngineNoMatch(b *testing.B) {
-	s, fx := benchRuleset(b)
+	s, fx := benchRuleset(b, true)
 	evs := realisticStream(fx, 4096)
 	var quiet []*synthEvent
 	for _, e := range evs {
