@@ -10,6 +10,7 @@
 package state
 
 import (
+	"os"
 	"strings"
 	"sync/atomic"
 )
@@ -101,6 +102,8 @@ type Table struct {
 	boot     int64 // epoch ns at CLOCK_BOOTTIME 0, for /proc start times
 	mounts   mountCache
 
+	cgroupV1 bool // the host has cgroup v1 hierarchies (containers not in the v2 path)
+
 	nprocs, nfds atomic.Int64
 	loaded       atomic.Uint64 // processes read from /proc after the seed
 }
@@ -124,6 +127,10 @@ func New(o Options) *Table {
 		o.DockerDir = "/var/lib/docker"
 	}
 	t := &Table{procRoot: o.ProcRoot, procs: map[uint32]*Process{}, users: o.Users, boot: bootEpoch()}
+	// v1 hierarchies show as "N:controller:/path" lines besides v2's "0::".
+	if b, err := os.ReadFile(o.ProcRoot + "/self/cgroup"); err == nil {
+		t.cgroupV1 = strings.Count(string(b), "\n") > 1 || !strings.HasPrefix(string(b), "0::")
+	}
 	t.names.dockerDir = o.DockerDir
 	return t
 }
@@ -366,6 +373,16 @@ func (t *Table) Exec(e *ExecInfo) *Process {
 	p.ExeUpperLayer, p.ExeIno = e.ExeUpperLayer, e.ExeIno
 	if e.Cgroup != "" && e.Cgroup != p.Cgroup {
 		t.setContainer(p, e.Cgroup)
+	}
+	if p.ContainerFullID == "" && t.cgroupV1 {
+		// The event's cgroup is the v2 path; on a host with v1 hierarchies
+		// the container shows only in /proc/<pid>/cgroup's v1 lines.
+		if b, err := os.ReadFile(t.pidDir(p.PID) + "/cgroup"); err == nil {
+			if id, full, rt := ContainerFromCgroupFile(string(b)); full != "" {
+				p.ContainerID, p.ContainerFullID, p.ContainerRuntime = id, full, rt
+				p.ContainerName = t.names.name(full, rt)
+			}
+		}
 	}
 	p.FromProc = false
 	t.Put(p)
