@@ -750,9 +750,17 @@ func (c *compiler) operandErrorsOnly(e *Check, sl *slots) {
 		c.operand(rt, sl, true)
 	case *Ident:
 		if _, ok := c.env.Lists[rt.Name]; !ok {
-			c.errorf(rt.At, "undefined list %s%s", rt.Name, didYouMean(rt.Name, mapKeys(c.env.Lists)))
+			c.undefinedList(rt)
 		}
 	}
+}
+
+func (c *compiler) undefinedList(id *Ident) {
+	if _, isMacro := c.env.Macros[id.Name]; isMacro {
+		c.errorf(id.At, "%s is a macro, not a list: a list operator needs a list name or (items)", id.Name)
+		return
+	}
+	c.errorf(id.At, "undefined list %s%s", id.Name, didYouMean(id.Name, mapKeys(c.env.Lists)))
 }
 
 func withScratch(fn func(field.Event, *scratch) bool, sl slots) pred {
@@ -824,7 +832,7 @@ func (c *compiler) values(e *Check) ([]*Value, bool) {
 	case *Ident:
 		items, ok := c.env.Lists[rt.Name]
 		if !ok {
-			c.errorf(rt.At, "undefined list %s%s", rt.Name, didYouMean(rt.Name, mapKeys(c.env.Lists)))
+			c.undefinedList(rt)
 			return nil, false
 		}
 		out := make([]*Value, len(items))

@@ -299,6 +299,7 @@ func TestCompileErrors(t *testing.T) {
 		{"is_bsh", "1:1: undefined macro is_bsh (did you mean is_bash?)"},
 		{"shells", "1:1: shells is a list, not a macro: a list can only follow in, intersects or pmatch"},
 		{"t.name in shels", "1:11: undefined list shels (did you mean shells?)"},
+		{"t.name in is_bash", "1:11: is_bash is a macro, not a list: a list operator needs a list name or (items)"},
 		{"t.name pmatch val(t.path)", "1:15: operator pmatch needs a list, got val(...)"},
 		{"loop_a", "macro loop_b: 1:1: macro cycle: loop_a -> loop_b -> loop_a"},
 		{"bad_body or t.name = x", "macro bad_body: 1:1: unknown field t.nme (did you mean t.name?)"},
