@@ -371,17 +371,24 @@ func (t *Table) Exec(e *ExecInfo) *Process {
 	p.CapInheritable, p.CapPermitted, p.CapEffective = e.CapInheritable, e.CapPermitted, e.CapEffective
 	p.ExeFromMemfd = e.ExeFromMemfd || strings.HasPrefix(p.ExePath, "/memfd:") || strings.HasPrefix(p.ExePath, "memfd:")
 	p.ExeUpperLayer, p.ExeIno = e.ExeUpperLayer, e.ExeIno
+	prev := [4]string{p.ContainerID, p.ContainerFullID, p.ContainerName, p.ContainerRuntime}
 	if e.Cgroup != "" && e.Cgroup != p.Cgroup {
 		t.setContainer(p, e.Cgroup)
 	}
 	if p.ContainerFullID == "" && t.cgroupV1 {
 		// The event's cgroup is the v2 path; on a host with v1 hierarchies
-		// the container shows only in /proc/<pid>/cgroup's v1 lines.
+		// the container shows only in /proc/<pid>/cgroup's v1 lines. If the
+		// process is gone already, keep what it had: exec changes no cgroup.
+		found := false
 		if b, err := os.ReadFile(t.pidDir(p.PID) + "/cgroup"); err == nil {
 			if id, full, rt := ContainerFromCgroupFile(string(b)); full != "" {
 				p.ContainerID, p.ContainerFullID, p.ContainerRuntime = id, full, rt
 				p.ContainerName = t.names.name(full, rt)
+				found = true
 			}
+		}
+		if !found && prev[1] != "" {
+			p.ContainerID, p.ContainerFullID, p.ContainerName, p.ContainerRuntime = prev[0], prev[1], prev[2], prev[3]
 		}
 	}
 	p.FromProc = false
