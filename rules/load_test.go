@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -360,5 +361,19 @@ func TestReplaceUndefinedMacroOrListDefinesIt(t *testing.T) {
 	l := mustLoad(t, "- macro: m\n  condition: evt.type = open\n  override: {condition: replace}\n- list: l\n  items: [a]\n  override: {items: replace}\n")
 	if l.macroBy["m"] == nil || l.listBy["l"] == nil || len(l.warns) != 2 {
 		t.Fatalf("macro %v list %v warnings %v", l.macroBy["m"], l.listBy["l"], l.warns)
+	}
+}
+
+// Windows line endings place errors on the same lines and columns.
+func TestCRLFPositions(t *testing.T) {
+	src, err := os.ReadFile("testdata/errors/unknown_field.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := NewLoader(field.Syscall())
+	l.Load("crlf.yaml", []byte(strings.ReplaceAll(string(src), "\n", "\r\n")))
+	_, err = l.Compile(Options{})
+	if err == nil || !strings.Contains(err.Error(), "crlf.yaml:5:9: ") {
+		t.Fatalf("got %v", err)
 	}
 }
