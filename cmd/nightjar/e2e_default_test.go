@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/nightjar-sec/nightjar/alert"
 )
@@ -15,6 +17,7 @@ import (
 // The default rules, each behaviour done for real.
 func TestDefaultRulesEndToEnd(t *testing.T) {
 	requireRoot(t)
+	t.Parallel()
 	r := newReceiver(t)
 	p := startNightjar(t, r)
 	dir := t.TempDir()
@@ -162,5 +165,81 @@ func TestDefaultRulesEndToEnd(t *testing.T) {
 		h := helperAs(t, dir, "njsuid")
 		pid := runHelper(t, h, "setuid-root")
 		expectAlert(t, r, p, "setuid(0)", alert.PriorityCritical, byPID("Privilege change to root by non-root process", pid), nil)
+	})
+
+	// A container made for the test: a runtime-style cgroup; namespaces
+	// come from the behaviours themselves (unshare).
+	t.Run("container", func(t *testing.T) {
+		c := newContainer(t)
+		inContainer := map[string]string{"container.id": c.ID}
+		h := helperAs(t, dir, "njctr")
+		pid := c.run(t, h, "unshare-mount", t.TempDir())
+		expectAlert(t, r, p, "unshare in container", alert.PriorityWarning, byPID("Namespace change in container", pid), inContainer)
+		expectAlert(t, r, p, "mount in container", alert.PriorityWarning, byPID("Mount in container", pid), inContainer)
+
+		pid = c.run(t, h, "packet-socket")
+		expectAlert(t, r, p, "AF_PACKET in container", alert.PriorityNotice, byPID("Packet socket created in container", pid), inContainer)
+
+		ln, err := net.Listen("tcp", "127.0.0.1:6443")
+		if err != nil {
+			t.Fatalf("port 6443 (the Kubernetes API port) is taken: %v", err)
+		}
+		defer ln.Close()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+		pid = c.run(t, h, "connect", "127.0.0.1:6443")
+		expectAlert(t, r, p, "API server from container", alert.PriorityNotice, byPID("Kubernetes API server contacted from container", pid), inContainer)
+
+		pid = c.run(t, h, "pty-shell")
+		a, _ := r.wait(alertTimeout, func(a *alert.Alert) bool {
+			pp, _ := num(a.OutputFields["proc.pid"])
+			return a.Rule == "Terminal shell in container" && a.OutputFields["container.id"] == c.ID && pp != int64(pid)
+		})
+		if a == nil {
+			t.Errorf("terminal shell in container: no alert\n%s", p.log())
+		} else if a.Priority != alert.PriorityNotice || a.OutputFields["proc.name"] != "sh" {
+			t.Errorf("terminal shell in container: %s", a.Output)
+		}
+	})
+
+	// Noise: building and testing a package of this project (go, gcc,
+	// git, make) raises nothing of Warning or above. The workload runs in
+	// its own session, so its alerts are the ones whose proc.sid is its pid.
+	t.Run("noise of a build", func(t *testing.T) {
+		out := t.TempDir()
+		script := `set -e
+go build -o "$1/alert.a" ./alert/
+go vet ./alert/
+go test -count=1 ./alert/ >/dev/null
+git status --short >/dev/null
+make -n build >/dev/null
+if command -v gcc >/dev/null; then printf 'int main(void){return 0;}\n' > "$1/m.c" && gcc -o "$1/m" "$1/m.c" && "$1/m"; fi`
+		cmd := exec.Command("sh", "-c", script, "sh", out)
+		cmd.Dir = "../.."
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("workload: %v\n%s", err, b)
+		}
+		sid := int64(cmd.Process.Pid)
+		time.Sleep(2 * time.Second) // alerts still on their way
+		var seen int
+		for _, a := range r.all() {
+			s, ok := num(a.OutputFields["proc.sid"])
+			if !ok || s != sid {
+				continue
+			}
+			seen++
+			if a.Priority.AtLeast(alert.PriorityWarning) {
+				t.Errorf("the build raised %s: %s", a.Priority, a.Output)
+			}
+		}
+		t.Logf("the build raised %d alerts below Warning", seen)
 	})
 }

@@ -16,6 +16,7 @@ const falcoRules = "../../../shared/compat/falco/falco_rules.yaml"
 // triggered for real, with Falco's rules file loaded unmodified.
 func TestFalcoRulesEndToEnd(t *testing.T) {
 	requireRoot(t)
+	t.Parallel()
 	if _, err := os.Stat(falcoRules); err != nil {
 		t.Fatalf("Falco's rules (the shared compat directory): %v", err)
 	}
@@ -36,13 +37,13 @@ func TestFalcoRulesEndToEnd(t *testing.T) {
 
 	byName := func(rule, name string) func(*alert.Alert) bool { return byField(rule, "proc.name", name) }
 	t.Run("Read sensitive file untrusted", func(t *testing.T) {
-		runHelper(t, helperAs(t, dir, "njcat"), "open", "/etc/shadow")
-		expectAlert(t, r, p, t.Name(), alert.PriorityWarning, byName("Read sensitive file untrusted", "njcat"),
+		runHelper(t, helperAs(t, dir, "fjcat"), "open", "/etc/shadow")
+		expectAlert(t, r, p, t.Name(), alert.PriorityWarning, byName("Read sensitive file untrusted", "fjcat"),
 			map[string]string{"fd.name": "/etc/shadow"})
 	})
 	t.Run("Directory traversal monitored file read", func(t *testing.T) {
-		runHelper(t, helperAs(t, dir, "njtrav"), "open", "/etc/../etc/../etc/hostname")
-		expectAlert(t, r, p, t.Name(), alert.PriorityWarning, byName("Directory traversal monitored file read", "njtrav"),
+		runHelper(t, helperAs(t, dir, "fjtrav"), "open", "/etc/../etc/../etc/hostname")
+		expectAlert(t, r, p, t.Name(), alert.PriorityWarning, byName("Directory traversal monitored file read", "fjtrav"),
 			map[string]string{"fd.name": "/etc/hostname", "fd.nameraw": "/etc/../etc/../etc/hostname"})
 	})
 	t.Run("Run shell untrusted", func(t *testing.T) {
@@ -70,8 +71,8 @@ func TestFalcoRulesEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer os.Remove(log)
-		runHelper(t, helperAs(t, dir, "njwipe"), "open-trunc", log)
-		expectAlert(t, r, p, t.Name(), alert.PriorityWarning, byName("Clear Log Activities", "njwipe"), map[string]string{"fd.name": log})
+		runHelper(t, helperAs(t, dir, "fjwipe"), "open-trunc", log)
+		expectAlert(t, r, p, t.Name(), alert.PriorityWarning, byName("Clear Log Activities", "fjwipe"), map[string]string{"fd.name": log})
 	})
 	t.Run("Remove Bulk Data from Disk", func(t *testing.T) {
 		f := filepath.Join(dir, "data")
@@ -81,24 +82,24 @@ func TestFalcoRulesEndToEnd(t *testing.T) {
 	})
 	t.Run("Create Symlink Over Sensitive Files", func(t *testing.T) {
 		link := filepath.Join(dir, "shadow-link")
-		runHelper(t, helperAs(t, dir, "njln"), "symlink", "/etc/shadow", link)
-		expectAlert(t, r, p, t.Name(), alert.PriorityWarning, byName("Create Symlink Over Sensitive Files", "njln"),
+		runHelper(t, helperAs(t, dir, "fjln"), "symlink", "/etc/shadow", link)
+		expectAlert(t, r, p, t.Name(), alert.PriorityWarning, byName("Create Symlink Over Sensitive Files", "fjln"),
 			map[string]string{"evt.arg.target": "/etc/shadow", "evt.arg.linkpath": link})
 	})
 	t.Run("Create Hardlink Over Sensitive Files", func(t *testing.T) {
 		link := "/etc/.nightjar-e2e-" + randHex(4)
 		defer os.Remove(link)
-		runHelper(t, helperAs(t, dir, "njlink"), "link", "/etc/shadow", link)
-		expectAlert(t, r, p, t.Name(), alert.PriorityWarning, byName("Create Hardlink Over Sensitive Files", "njlink"),
+		runHelper(t, helperAs(t, dir, "fjlink"), "link", "/etc/shadow", link)
+		expectAlert(t, r, p, t.Name(), alert.PriorityWarning, byName("Create Hardlink Over Sensitive Files", "fjlink"),
 			map[string]string{"evt.arg.oldpath": "/etc/shadow", "evt.arg.newpath": link})
 	})
 	t.Run("PTRACE attached to process", func(t *testing.T) {
-		runHelper(t, helperAs(t, dir, "njinject"), "ptrace-attach")
-		expectAlert(t, r, p, t.Name(), alert.PriorityWarning, byName("PTRACE attached to process", "njinject"), nil)
+		runHelper(t, helperAs(t, dir, "fjinject"), "ptrace-attach")
+		expectAlert(t, r, p, t.Name(), alert.PriorityWarning, byName("PTRACE attached to process", "fjinject"), nil)
 	})
 	t.Run("PTRACE anti-debug attempt", func(t *testing.T) {
-		runHelper(t, helperAs(t, dir, "njantidebug"), "traceme")
-		expectAlert(t, r, p, t.Name(), alert.PriorityNotice, byName("PTRACE anti-debug attempt", "njantidebug"), nil)
+		runHelper(t, helperAs(t, dir, "fjantidebug"), "traceme")
+		expectAlert(t, r, p, t.Name(), alert.PriorityNotice, byName("PTRACE anti-debug attempt", "fjantidebug"), nil)
 	})
 	t.Run("Execution from /dev/shm", func(t *testing.T) {
 		bin := "/dev/shm/nj-e2e-" + randHex(4)
@@ -111,7 +112,7 @@ func TestFalcoRulesEndToEnd(t *testing.T) {
 		expectAlert(t, r, p, t.Name(), alert.PriorityWarning, byField("Execution from /dev/shm", "proc.exepath", bin), nil)
 	})
 	t.Run("Fileless execution via memfd_create", func(t *testing.T) {
-		runHelper(t, helperAs(t, dir, "njmemfd"), "memfd-exec")
+		runHelper(t, helperAs(t, dir, "fjmemfd"), "memfd-exec")
 		expectAlert(t, r, p, t.Name(), alert.PriorityCritical, byField("Fileless execution via memfd_create", "proc.pname", "nightjar.test"), nil)
 	})
 	t.Run("Disallowed SSH Connection Non Standard Port", func(t *testing.T) {

@@ -199,6 +199,32 @@ func helper(action string, args []string) int {
 			return fail(err)
 		}
 		c.Close()
+	case "pty-shell":
+		// A shell with a terminal, as kubectl exec -it gives one.
+		ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+		if err != nil {
+			return fail(err)
+		}
+		defer ptmx.Close()
+		if err := unix.IoctlSetPointerInt(int(ptmx.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+			return fail(err)
+		}
+		n, err := unix.IoctlGetInt(int(ptmx.Fd()), unix.TIOCGPTN)
+		if err != nil {
+			return fail(err)
+		}
+		pts, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+		if err != nil {
+			return fail(err)
+		}
+		defer pts.Close()
+		go io.Copy(io.Discard, ptmx)
+		c := exec.Command("/bin/sh", "-c", "true")
+		c.Stdin, c.Stdout, c.Stderr = pts, pts, pts
+		c.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+		if err := c.Run(); err != nil {
+			return fail(err)
+		}
 	default:
 		return fail(fmt.Errorf("unknown action"))
 	}
@@ -390,6 +416,48 @@ func runHelper(t *testing.T, path, action string, args ...string) int {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("helper %s %v: %v\n%s", action, args, err, out.String())
+	}
+	return cmd.Process.Pid
+}
+
+// container is a cgroup named as Docker names its containers' scopes
+// (docker-<64 hex>.scope) on the cgroup v2 hierarchy: processes moved into
+// it belong to "container" <first 12 hex>, as nightjar reads cgroups.
+type container struct {
+	ID, Dir string
+}
+
+func newContainer(t *testing.T) *container {
+	t.Helper()
+	root := "/sys/fs/cgroup"
+	if _, err := os.Stat(filepath.Join(root, "cgroup.procs")); err != nil {
+		root = "/sys/fs/cgroup/unified" // hybrid layout: v2 beside the v1 controllers
+	}
+	full := randHex(32)
+	c := &container{ID: full[:12], Dir: filepath.Join(root, "docker-"+full+".scope")}
+	if err := os.Mkdir(c.Dir, 0o755); err != nil {
+		t.Fatalf("creating the test container's cgroup: %v", err)
+	}
+	t.Cleanup(func() {
+		// The cgroup can go once its processes have exited.
+		for i := 0; i < 50 && os.Remove(c.Dir) != nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	return c
+}
+
+// run runs a helper action inside the container's cgroup (entered before
+// the exec, as a runtime does) and returns its pid.
+func (c *container) run(t *testing.T, path, action string, args ...string) int {
+	t.Helper()
+	script := `echo $$ > "$0"/cgroup.procs && exec "$@"`
+	cmd := exec.Command("sh", append([]string{"-c", script, c.Dir, path}, args...)...)
+	cmd.Env = append(os.Environ(), "NJ_HELPER="+action)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("helper %s in container: %v\n%s", action, err, out.String())
 	}
 	return cmd.Process.Pid
 }
