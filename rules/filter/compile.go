@@ -940,11 +940,7 @@ func (c *compiler) valueCompare(e *Check, o *operand, vals []*Value) func(field.
 		if o.anyStr != nil {
 			return anyOf(o, test)
 		}
-		g := o.str
-		return func(ev field.Event, sc *scratch) bool {
-			s, ok := g(ev, sc)
-			return ok && test(s)
-		}
+		return scalarString(o.str, e.Op, vals, test)
 	case kInt:
 		nums := make([]int64, 0, len(vals))
 		for _, v := range vals {
@@ -1130,6 +1126,46 @@ func bitsUnmapped(p netip.Prefix) int {
 		return max(p.Bits()-96, 0)
 	}
 	return p.Bits()
+}
+
+// scalarString builds the check of a single string value. The most
+// common operators get their own closure (saving an indirect call per
+// check); the others go through test.
+func scalarString(g func(field.Event, *scratch) (string, bool), op string, vals []*Value, test func(string) bool) func(field.Event, *scratch) bool {
+	switch op {
+	case "=", "==":
+		v := vals[0].Text
+		return func(ev field.Event, sc *scratch) bool { s, ok := g(ev, sc); return ok && s == v }
+	case "!=":
+		v := vals[0].Text
+		return func(ev field.Event, sc *scratch) bool { s, ok := g(ev, sc); return ok && s != v }
+	case "startswith":
+		v := vals[0].Text
+		return func(ev field.Event, sc *scratch) bool { s, ok := g(ev, sc); return ok && strings.HasPrefix(s, v) }
+	case "endswith":
+		v := vals[0].Text
+		return func(ev field.Event, sc *scratch) bool { s, ok := g(ev, sc); return ok && strings.HasSuffix(s, v) }
+	case "contains":
+		v := vals[0].Text
+		return func(ev field.Event, sc *scratch) bool { s, ok := g(ev, sc); return ok && strings.Contains(s, v) }
+	case "in", "intersects":
+		m := make(map[string]struct{}, len(vals))
+		for _, v := range vals {
+			m[v.Text] = struct{}{}
+		}
+		return func(ev field.Event, sc *scratch) bool {
+			s, ok := g(ev, sc)
+			if !ok {
+				return false
+			}
+			_, in := m[s]
+			return in
+		}
+	}
+	return func(ev field.Event, sc *scratch) bool {
+		s, ok := g(ev, sc)
+		return ok && test(s)
+	}
 }
 
 // anyOf evaluates test on every value of an anyStr operand (falling back
