@@ -276,22 +276,23 @@ func (s *durLog) String() string {
 
 // BenchmarkBacklogRSS measures the sidekick's resident memory with a large
 // backlog for a down destination: the real binary, its webhook pointing at
-// a closed port, NIGHTJAR_BACKLOG alerts (default 1,000,000) posted over
-// loopback by 64 clients. It runs the scenario once, whatever b.N, and
-// takes minutes: run it alone,
+// a closed port, NIGHTJAR_BACKLOG alerts posted over loopback by 64
+// clients. It runs the scenario once, whatever b.N, and takes minutes, so
+// it is opt-in (it skips unless NIGHTJAR_BACKLOG is set):
 //
-//	go test -run '^$' -bench BacklogRSS -benchtime 1x ./cmd/nightjar-sidekick/
+//	NIGHTJAR_BACKLOG=1000000 go test -run '^$' -bench BacklogRSS -benchtime 1x -timeout 60m ./cmd/nightjar-sidekick/
 //
-// Reported: rss-MB (VmRSS with the backlog in place), peak-rss-MB (VmHWM),
-// the backlog depth the sidekick reports, and the ingest rate.
+// Reported: rss-MB (VmRSS with the backlog in place, once the ingest burst
+// is over), peak-rss-MB (VmHWM, during the ingest), the backlog depth the
+// sidekick reports, its size on disk, and the ingest rate.
 func BenchmarkBacklogRSS(b *testing.B) {
-	total := 1_000_000
-	if v := os.Getenv("NIGHTJAR_BACKLOG"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			b.Fatalf("NIGHTJAR_BACKLOG=%q: want a positive count", v)
-		}
-		total = n
+	v := os.Getenv("NIGHTJAR_BACKLOG")
+	if v == "" {
+		b.Skip("opt-in, takes minutes: set NIGHTJAR_BACKLOG=1000000")
+	}
+	total, err := strconv.Atoi(v)
+	if err != nil || total < 1 {
+		b.Fatalf("NIGHTJAR_BACKLOG=%q: want a positive count", v)
 	}
 	dir := b.TempDir()
 	bin := filepath.Join(dir, "nightjar-sidekick")
@@ -363,8 +364,10 @@ func BenchmarkBacklogRSS(b *testing.B) {
 	if b.Failed() {
 		return
 	}
-	// Let the retry machinery run with the backlog in place for a while.
-	time.Sleep(10 * time.Second)
+	// Let the retry machinery run with the backlog in place, past the
+	// queue's dedup window (whose memory is the ingest burst's, not the
+	// backlog's).
+	time.Sleep(30 * time.Second)
 	var h struct {
 		Queue struct {
 			Depth map[string]uint64 `json:"depth"`
