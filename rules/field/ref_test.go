@@ -132,3 +132,59 @@ func TestCatalogsDeclareFreshSources(t *testing.T) {
 		t.Fatalf("catalogs look incomplete: %d syscall, %d k8s_audit fields", len(a.Fields()), len(K8sAudit().Fields()))
 	}
 }
+
+func TestCatalogTypes(t *testing.T) {
+	sys, k8s := Syscall(), K8sAudit()
+	cases := []struct {
+		src  *Source
+		name string
+		typ  Type
+		list bool
+		arg  ArgMode
+	}{
+		{sys, "evt.type", String, false, NoArg},
+		{sys, "evt.rawres", Int64, false, NoArg},
+		{sys, "evt.rawtime", AbsTime, false, NoArg},
+		{sys, "evt.buffer", Bytes, false, NoArg},
+		{sys, "evt.arg", String, false, AnyArg},
+		{sys, "proc.aname", String, false, IndexArg},
+		{sys, "proc.apid", Int64, false, IndexArg},
+		{sys, "proc.env", String, false, KeyArg},
+		{sys, "proc.tty", Uint64, false, NoArg},
+		{sys, "proc.duration", RelTime, false, NoArg},
+		{sys, "user.uid", Uint64, false, NoArg},
+		{sys, "user.loginuid", Int64, false, NoArg},
+		{sys, "fd.num", Int64, false, NoArg},
+		{sys, "fd.sport", Port, false, NoArg},
+		{sys, "fd.cip", IPAddr, false, NoArg},
+		{sys, "fd.snet", IPNet, false, NoArg},
+		{sys, "fd.types", String, true, IndexArg},
+		{sys, "container.privileged", Bool, false, NoArg},
+		{sys, "container.mount.dest", String, false, AnyArg},
+		{sys, "k8s.pod.label", String, false, KeyArg},
+		{k8s, "ka.req.pod.containers.image", String, true, IndexArg},
+		{k8s, "ka.uri.param", String, false, KeyArg},
+		{k8s, "jevt.value", String, false, KeyArg},
+		{k8s, "jevt.rawtime", AbsTime, false, NoArg},
+	}
+	for _, c := range cases {
+		f := c.src.Lookup(c.name)
+		if f == nil {
+			t.Errorf("%s: not declared", c.name)
+			continue
+		}
+		if f.Type != c.typ || f.List != c.list || f.Arg != c.arg {
+			t.Errorf("%s: %s list=%v arg=%d, want %s list=%v arg=%d", c.name, f.Type, f.List, f.Arg, c.typ, c.list, c.arg)
+		}
+		if f.Desc == "" {
+			t.Errorf("%s: no description", c.name)
+		}
+	}
+	for _, s := range []*Source{sys, k8s} {
+		for _, f := range s.Fields() {
+			if f.Desc == "" || f.Type == 0 {
+				t.Errorf("%s: %s has no type or description", s.Name, f.Name)
+			}
+		}
+	}
+}
