@@ -1,0 +1,11 @@
+package datadog
+
+import "testing"
+
+func BenchmarkEvent(b *testing.B) {
+	a := testAlert()
+	b.ReportAllocs()
+	for b.Loop() {
+		Event(a)
+	}
+}
