@@ -34,6 +34,7 @@ type Config struct {
 	Priority     string          `yaml:"priority"`
 	RuleMatching string          `yaml:"rule_matching"`
 
+	TimeFormatISO8601         bool `yaml:"time_format_iso_8601"`
 	JSONOutput                bool `yaml:"json_output"`
 	JSONIncludeOutputProperty bool `yaml:"json_include_output_property"`
 	JSONIncludeTagsProperty   bool `yaml:"json_include_tags_property"`

@@ -56,7 +56,8 @@ func RuleOptions(cfg *Config, tags, skipTags []string) (rules.Options, error) {
 	if err != nil {
 		return rules.Options{}, err
 	}
-	o := rules.Options{MinPriority: cfg.MinPriority(), Tags: tags, SkipTags: skipTags, RuleMatching: m}
+	o := rules.Options{MinPriority: cfg.MinPriority(), Tags: tags, SkipTags: skipTags, RuleMatching: m,
+		TimeFormatISO8601: cfg.TimeFormatISO8601}
 	for _, s := range cfg.Rules {
 		rm, on := s.Enable, true
 		if rm == nil {
