@@ -86,3 +86,38 @@ func TestFalcoRuleFilesTwoSources(t *testing.T) {
 	}
 	t.Logf("stable rules need %d syscall event types: %v", len(names), names)
 }
+
+// Every Falco rule runs over the synthetic stream (rule_matching: all)
+// and every alert it raises is a valid alert.
+func TestFalcoRulesRunAndFormat(t *testing.T) {
+	dir := compatDir(t)
+	for _, extra := range []string{"falco-incubating_rules.yaml", "falco-sandbox_rules.yaml"} {
+		src := synthSource()
+		l := NewLoader(src)
+		l.LoadPath(filepath.Join(dir, "falco_rules.yaml"))
+		l.LoadPath(filepath.Join(dir, extra))
+		rs, err := l.Compile(Options{RuleMatching: MatchAll, Select: []Selection{{Enable: &Matcher{Rule: "*"}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fx := &synthFixture{open: src.EventType("openat"), exec: src.EventType("execve"),
+			connect: src.EventType("connect"), close: src.EventType("close"), mmap: src.EventType("mmap")}
+		s := rs.Source("syscall")
+		alerts := 0
+		for _, ev := range realisticStream(fx, 2000) {
+			s.Process(ev, func(r *Rule) {
+				a := r.Alert(ev)
+				if err := a.Validate(); err != nil {
+					t.Fatalf("rule %q: invalid alert: %v", r.Name, err)
+				}
+				if _, err := a.Encode(); err != nil {
+					t.Fatalf("rule %q: %v", r.Name, err)
+				}
+				alerts++
+			})
+		}
+		if alerts == 0 {
+			t.Fatalf("stable + %s: no rule matched the synthetic stream", extra)
+		}
+	}
+}
