@@ -67,7 +67,10 @@
 // Process looks only at the rules indexed under ev.EventType() (plus those
 // matching every type), in load order, stopping at the first match under
 // MatchFirst (Falco's rule_matching: first, the default) or reporting all
-// under MatchAll. An event that matches no rule costs no allocation.
+// under MatchAll. An event that matches no rule costs no allocation; the
+// emit function does not escape, so a closure built per event stays on the
+// stack. A Ruleset is read-only after Compile and safe for concurrent use;
+// a nil *SourceRules (a source without enabled rules) matches nothing.
 //
 // # Output
 //
