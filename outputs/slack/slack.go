@@ -35,8 +35,10 @@ type Config struct {
 	// WebhookURL is an incoming webhook; its path is the secret.
 	WebhookURL outputs.SecretURL `yaml:"webhookurl"`
 	// Token is a bot token (xoxb-...), used with Channel instead of a webhook.
-	Token   outputs.Secret `yaml:"token"`
-	Channel string         `yaml:"channel"`
+	Token outputs.Secret `yaml:"token"`
+	// Channel is where the bot token posts; with a webhook it is sent as
+	// the message's channel, which only legacy webhooks honour.
+	Channel string `yaml:"channel"`
 	// APIURL is the Web API base for the bot token (tests, proxies).
 	APIURL        string `yaml:"apiurl"`
 	Username      string `yaml:"username"`
@@ -143,6 +145,9 @@ func (s *Slack) Send(ctx context.Context, a *alert.Alert) error {
 		}
 		_, _, err = s.api.PostMessageContext(ctx, s.channel, opts...)
 	} else {
+		// Legacy webhooks post to the channel named here; app webhooks
+		// ignore it and use their own, as with falcosidekick.
+		msg.Channel = s.channel
 		err = slack.PostWebhookCustomHTTPContext(ctx, s.webhook, s.client, msg)
 	}
 	return classify(err, rec, s.secrets)

@@ -111,13 +111,13 @@ func TestOutputFormatsAndTemplate(t *testing.T) {
 	} {
 		c := NewConfig()
 		c.WebhookURL = outputs.SecretURL(srv.URL + hookPath)
-		c.OutputFormat, c.MessageFormat, c.Icon = tc.format, tc.template, "https://example.com/i.png"
+		c.OutputFormat, c.MessageFormat, c.Icon, c.Channel = tc.format, tc.template, "https://example.com/i.png", "#alerts"
 		if err := build(t, c).Send(context.Background(), testAlert()); err != nil {
 			t.Fatal(err)
 		}
 		var m map[string]any
 		r := recv(t, ch)
-		if err := json.Unmarshal(r.body, &m); err != nil || !tc.check(m) || m["icon_url"] != "https://example.com/i.png" {
+		if err := json.Unmarshal(r.body, &m); err != nil || !tc.check(m) || m["icon_url"] != "https://example.com/i.png" || m["channel"] != "#alerts" {
 			t.Fatalf("format %s template %q: body %s", tc.format, tc.template, r.body)
 		}
 	}
@@ -143,6 +143,12 @@ func TestBotToken(t *testing.T) {
 		r.ParseForm()
 		ch <- r.PostForm
 		w.Header().Set("Content-Type", "application/json")
+		if r.PostForm.Get("channel") == "#ratelimited" {
+			w.Header().Set("Retry-After", "3")
+			w.WriteHeader(http.StatusTooManyRequests)
+			io.WriteString(w, `{"ok":false,"error":"ratelimited"}`)
+			return
+		}
 		if r.PostForm.Get("channel") == "#missing" {
 			io.WriteString(w, `{"ok":false,"error":"channel_not_found"}`)
 			return
@@ -165,8 +171,14 @@ func TestBotToken(t *testing.T) {
 	if err := json.Unmarshal([]byte(f.Get("attachments")), &atts); err != nil || len(atts) != 1 || atts[0]["color"] != "#ffc700" {
 		t.Fatalf("attachments %s", f.Get("attachments"))
 	}
-	c.Channel = "#missing"
+	c.Channel = "#ratelimited"
 	err := build(t, c).Send(context.Background(), testAlert())
+	recv(t, ch)
+	if d := outputs.Classify(err); !d.Retryable || d.RetryAfter != 3*time.Second || d.StatusCode != 429 || strings.Contains(err.Error(), token) {
+		t.Fatalf("Web API 429 classified as %#v", d)
+	}
+	c.Channel = "#missing"
+	err = build(t, c).Send(context.Background(), testAlert())
 	recv(t, ch)
 	d := outputs.Classify(err)
 	if d.Retryable || !strings.Contains(d.Reason, "channel_not_found") || strings.Contains(err.Error(), token) {
