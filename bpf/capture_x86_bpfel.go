@@ -224,6 +224,7 @@ const (
 	captureProgSchedExec         = "sched_exec"
 	captureProgSchedExit         = "sched_exit"
 	captureProgSchedFork         = "sched_fork"
+	captureVarArgsFromRegs       = "args_from_regs"
 	captureVarExcludeTgid        = "exclude_tgid"
 	captureVarUnusedRecord       = "unused_record"
 	captureVarWakeupBytes        = "wakeup_bytes"
@@ -416,6 +417,7 @@ type captureMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type captureVariableSpecs struct {
+	ArgsFromRegs *ebpf.VariableSpec `ebpf:"args_from_regs"`
 	ExcludeTgid  *ebpf.VariableSpec `ebpf:"exclude_tgid"`
 	UnusedRecord *ebpf.VariableSpec `ebpf:"unused_record"`
 	WakeupBytes  *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -460,6 +462,7 @@ func (m *captureMaps) Close() error {
 //
 // It can be passed to loadCaptureObjects or ebpf.CollectionSpec.LoadAndAssign.
 type captureVariables struct {
+	ArgsFromRegs *ebpf.Variable `ebpf:"args_from_regs"`
 	ExcludeTgid  *ebpf.Variable `ebpf:"exclude_tgid"`
 	UnusedRecord *ebpf.Variable `ebpf:"unused_record"`
 	WakeupBytes  *ebpf.Variable `ebpf:"wakeup_bytes"`

@@ -18,16 +18,17 @@ const (
 	// of the process after the exec: Path is the filename given to exec,
 	// Args argv, Exe the executable's path rebuilt from its dentries, Cwd
 	// the working directory. Syscall is SysExecve or SysExecveat (Falco's
-	// evt.type for it) and Ret is 0. A failed execve/execveat arrives as a
+	// evt.type for it; SysExecveat is reliable only when execveat is
+	// attached) and Ret is 0. A failed execve/execveat arrives as a
 	// KindSyscall event instead; a successful one never does, so an exec is
 	// reported once.
 	KindExec
 	// KindFork is a new task (sched_process_fork) reported in the context
 	// of the parent: ChildPID/ChildTID name the child; ChildPID == PID means
 	// a new thread in the same process. Syscall is SysClone, SysClone3,
-	// SysFork or SysVfork when that syscall's tracepoints are attached (the
-	// capture then also sends the syscall's own KindSyscall event), else
-	// SysUnknown.
+	// SysFork or SysVfork, from the syscall number the parent entered with
+	// (SysUnknown for kernel threads). When that syscall is attached too, its
+	// own KindSyscall event follows (from the parent, Ret = the child's tid).
 	KindFork
 	// KindExit is a task that exits (sched_process_exit): ExitCode is the
 	// raw wait status, GroupDead is true when the last thread of the

@@ -29,6 +29,11 @@ const volatile __u32 exclude_tgid = 0;
 // space also polls on a short timer, so a lone record is not stuck).
 const volatile __u64 wakeup_bytes = 0;
 
+// Read syscall arguments at exit from the task's saved registers instead of
+// pairing with an enter program (Config.ArgsFromRegisters): one program per
+// syscall instead of two, and no per-thread map.
+const volatile __u8 args_from_regs = 0;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20); // replaced by Config.RingSize at load
@@ -448,6 +453,13 @@ static __always_inline void put_user_sockaddr(struct record *r, const void *uadd
 #define F_DUPFD 0
 #define F_DUPFD_CLOEXEC 1030
 
+// x86-64 syscall numbers, for the sched hooks.
+#define NR_CLONE 56
+#define NR_FORK 57
+#define NR_VFORK 58
+#define NR_EXECVEAT 322
+#define NR_CLONE3 435
+
 // The syscall tracepoints' context, as in their tracefs format files. Not
 // the vmlinux.h types: those carry CO-RE relocations, and the verifier
 // refuses the pointer arithmetic they produce on a context pointer.
@@ -494,20 +506,57 @@ static __always_inline int on_enter(struct sys_enter_ctx *ctx, __u32 sys, int na
 
 #define PR_SET_NAME 15
 
+// The task's saved user registers (x86-64).
+static __always_inline struct pt_regs *user_regs(void)
+{
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
 static __always_inline int on_exit(struct sys_exit_ctx *ctx, __u32 sys)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct pending *p = bpf_map_lookup_elem(&pending, &tid);
-	if (!p)
-		return 0; // the enter was missed (attached mid-syscall) or excluded
-	if (p->sys != sys) {
-		bpf_map_delete_elem(&pending, &tid);
-		return 0;
-	}
-	__u64 a0 = p->args[0], a1 = p->args[1], a2 = p->args[2], a3 = p->args[3], a4 = p->args[4],
-	      a5 = p->args[5];
-	bpf_map_delete_elem(&pending, &tid);
+	__u64 a0, a1, a2, a3, a4, a5;
 	long ret = ctx->ret;
+	if (args_from_regs) {
+		// No enter program: the arguments are still in the registers the
+		// task entered with (x86-64 syscall convention).
+		if (excluded())
+			return 0;
+		struct pt_regs *regs = user_regs();
+		a0 = regs->di;
+		a1 = regs->si;
+		a2 = regs->dx;
+		a3 = regs->r10;
+		a4 = regs->r8;
+		a5 = regs->r9;
+		if (sys == SYS_FCNTL && a1 != F_DUPFD && a1 != F_DUPFD_CLOEXEC)
+			return 0;
+		// The new child also returns from clone/fork (with 0); the parent's
+		// return names it.
+		if ((sys == SYS_CLONE || sys == SYS_CLONE3 || sys == SYS_FORK || sys == SYS_VFORK) && ret == 0)
+			return 0;
+		// execveat keeps its enter program (see sched_exec); a failed one
+		// must not leave its entry behind.
+		if (sys == SYS_EXECVEAT) {
+			__u32 tid = (__u32)bpf_get_current_pid_tgid();
+			bpf_map_delete_elem(&pending, &tid);
+		}
+	} else {
+		__u32 tid = (__u32)bpf_get_current_pid_tgid();
+		struct pending *p = bpf_map_lookup_elem(&pending, &tid);
+		if (!p)
+			return 0; // the enter was missed (attached mid-syscall) or excluded
+		if (p->sys != sys) {
+			bpf_map_delete_elem(&pending, &tid);
+			return 0;
+		}
+		a0 = p->args[0];
+		a1 = p->args[1];
+		a2 = p->args[2];
+		a3 = p->args[3];
+		a4 = p->args[4];
+		a5 = p->args[5];
+		bpf_map_delete_elem(&pending, &tid);
+	}
 
 	// A successful exec is reported by sched_process_exec, with the new
 	// process's data; only failures come from here.
@@ -875,8 +924,11 @@ int sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
 	if (excluded())
 		return 0;
+	// Which exec: the enter program's record when execveat is attached (the
+	// saved orig_ax register was seen to read 59, execve, after an execveat
+	// by the time this tracepoint runs, so it is only the fallback).
 	__u32 old_tid = ctx->old_pid;
-	__u16 sys = SYS_EXECVE;
+	__u16 sys = user_regs()->orig_ax == NR_EXECVEAT ? SYS_EXECVEAT : SYS_EXECVE;
 	struct pending *p = bpf_map_lookup_elem(&pending, &old_tid);
 	if (p && p->sys == SYS_EXECVEAT)
 		sys = SYS_EXECVEAT;
@@ -956,12 +1008,23 @@ int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 {
 	if (excluded())
 		return 0;
-	// Which syscall made the task, when its tracepoints are attached.
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	// Which syscall made the task: the number the parent entered with
+	// (kernel threads have none).
 	__u16 sys = 0;
-	struct pending *p = bpf_map_lookup_elem(&pending, &tid);
-	if (p && (p->sys == SYS_CLONE || p->sys == SYS_CLONE3 || p->sys == SYS_FORK || p->sys == SYS_VFORK))
-		sys = p->sys;
+	switch (user_regs()->orig_ax) {
+	case NR_CLONE:
+		sys = SYS_CLONE;
+		break;
+	case NR_CLONE3:
+		sys = SYS_CLONE3;
+		break;
+	case NR_FORK:
+		sys = SYS_FORK;
+		break;
+	case NR_VFORK:
+		sys = SYS_VFORK;
+		break;
+	}
 	struct record *r = new_record(KIND_FORK, sys);
 	if (!r)
 		return 0;
