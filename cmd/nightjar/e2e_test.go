@@ -319,9 +319,11 @@ func (r *receiver) all() []*alert.Alert {
 
 // nightjarProc is a running detector.
 type nightjarProc struct {
-	cmd    *exec.Cmd
-	stderr *bytes.Buffer
-	mu     *sync.Mutex
+	cmd      *exec.Cmd
+	stderr   *bytes.Buffer
+	mu       *sync.Mutex
+	stop     func() // SIGTERM and wait; also run at cleanup
+	stopOnce sync.Once
 }
 
 // startNightjar runs the binary with the receiver as http_output and waits
@@ -354,15 +356,21 @@ func startNightjar(t *testing.T, r *receiver, args ...string) *nightjarProc {
 	}()
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait(); pw.Close() }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			t.Errorf("nightjar did not stop on SIGTERM within 10 s")
-		}
-	})
+	p.stop = func() {
+		p.stopOnce.Do(func() {
+			cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case err := <-exited:
+				if err != nil {
+					t.Errorf("nightjar exited with %v after SIGTERM\n%s", err, p.log())
+				}
+			case <-time.After(10 * time.Second):
+				cmd.Process.Kill()
+				t.Errorf("nightjar did not stop on SIGTERM within 10 s")
+			}
+		})
+	}
+	t.Cleanup(p.stop)
 	select {
 	case <-ready:
 	case err := <-exited:
