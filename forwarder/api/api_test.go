@@ -283,6 +283,9 @@ func TestProbesAndDeadLetters(t *testing.T) {
 		h.Queue.Mode != "embedded" || len(h.Outputs) != 2 || h.Outputs[1].MinimumPriority != "Critical" || h.Version != "v-test" {
 		t.Fatalf("healthz: %d %s", resp.StatusCode, b)
 	}
+	if resp, _ := f.do(t, "HEAD", "/ping", ""); resp.StatusCode != 200 {
+		t.Fatalf("HEAD /ping: %d", resp.StatusCode)
+	}
 	if resp, b := f.do(t, "GET", "/debug/vars", ""); resp.StatusCode != 200 || !strings.Contains(string(b), "memstats") {
 		t.Fatalf("debug/vars: %d", resp.StatusCode)
 	}
