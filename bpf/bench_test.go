@@ -29,12 +29,16 @@ type drained struct {
 }
 
 func startDrained(b *testing.B, syscalls []string) *drained {
+	return startDrainedConfig(b, Config{Syscalls: syscalls})
+}
+
+func startDrainedConfig(b *testing.B, cfg Config) *drained {
 	b.Helper()
 	st, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
 	if err != nil {
 		b.Fatalf("enable BPF stats: %v", err)
 	}
-	c, err := Load(Config{Syscalls: syscalls})
+	c, err := Load(cfg)
 	if err != nil {
 		st.Close()
 		b.Fatal(err)
@@ -146,6 +150,9 @@ func BenchmarkOpenClose(b *testing.B) {
 	b.Run("off", openLoop(nil))
 	d := startDrained(b, benchSyscalls)
 	b.Run("on", openLoop(d))
+	d.stop(b)
+	d = startDrainedConfig(b, Config{Syscalls: benchSyscalls, ArgsFromRegisters: true})
+	b.Run("on-regs", openLoop(d))
 	d.stop(b)
 }
 
