@@ -2,7 +2,8 @@
 // payload, with github.com/aws/aws-sdk-go-v2. Keys are falcosidekick's:
 // aws.lambda.functionname (AWS_LAMBDA_FUNCTIONNAME),
 // aws.lambda.invocationtype, aws.lambda.minimumpriority, aws.region,
-// aws.accesskeyid and aws.secretaccesskey. Everything else comes from the
+// aws.accesskeyid, aws.secretaccesskey, aws.rolearn and aws.externalid.
+// Everything else comes from the
 // SDK's standard chain (AWS_ACCESS_KEY_ID, profiles, web identity, IMDS,
 // AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_LAMBDA).
 package lambda
@@ -20,8 +21,10 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/lambda/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 
 	"github.com/nightjar-sec/nightjar/alert"
@@ -48,7 +51,12 @@ type Config struct {
 	// credential chain with these static credentials.
 	AccessKeyID     outputs.Secret `yaml:"accesskeyid"`
 	SecretAccessKey outputs.Secret `yaml:"secretaccesskey"`
-	Lambda          LambdaConfig   `yaml:"lambda"`
+	// RoleARN, when set, is assumed (STS AssumeRole) with the credentials
+	// above or the SDK's chain; ExternalID goes with it when the role's
+	// trust policy asks for one.
+	RoleARN    string         `yaml:"rolearn"`
+	ExternalID outputs.Secret `yaml:"externalid"`
+	Lambda     LambdaConfig   `yaml:"lambda"`
 }
 
 // LambdaConfig is the aws.lambda section.
@@ -90,6 +98,12 @@ func (c *Config) Validate() error {
 	if c.AccessKeyID.IsSet() != c.SecretAccessKey.IsSet() {
 		return &outputs.ConfigError{Key: "aws.secretaccesskey", Problem: "aws.accesskeyid and aws.secretaccesskey go together"}
 	}
+	if c.ExternalID.IsSet() && c.RoleARN == "" {
+		return &outputs.ConfigError{Key: "aws.externalid", Problem: "needs aws.rolearn"}
+	}
+	if c.RoleARN != "" && !strings.HasPrefix(c.RoleARN, "arn:") {
+		return &outputs.ConfigError{Key: "aws.rolearn", Problem: fmt.Sprintf("%q is not an ARN (arn:aws:iam::<account>:role/<name>)", c.RoleARN)}
+	}
 	return nil
 }
 
@@ -125,6 +139,19 @@ func (c *Config) New() (outputs.Output, error) {
 	}
 	if cfg.Region == "" {
 		return nil, &outputs.ConfigError{Key: "aws.region", Problem: "not set (nor AWS_REGION, nor a profile's region)"}
+	}
+	if c.RoleARN != "" {
+		ext := c.ExternalID.Reveal()
+		if ext != "" {
+			secrets = append(secrets, ext)
+		}
+		cfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), c.RoleARN,
+			func(o *stscreds.AssumeRoleOptions) {
+				o.RoleSessionName = "nightjar-sidekick"
+				if ext != "" {
+					o.ExternalID = aws.String(ext)
+				}
+			}))
 	}
 	return &Lambda{
 		client:   lambda.NewFromConfig(cfg),

@@ -239,6 +239,8 @@ func TestValidate(t *testing.T) {
 		{func(c *Config) { c.Lambda.InvocationType = "DryRun" }, "aws.lambda.invocationtype"},
 		{func(c *Config) { c.AccessKeyID = accessKey }, "aws.secretaccesskey"},
 		{func(c *Config) { c.Lambda.Timeout = 0 }, "aws.lambda.timeout"},
+		{func(c *Config) { c.ExternalID = "x-secret" }, "aws.externalid"},
+		{func(c *Config) { c.RoleARN = "falco-invoker" }, "aws.rolearn"},
 	} {
 		c := NewConfig()
 		c.Lambda.FunctionName = "fn"
@@ -268,5 +270,66 @@ func recv[T any](t *testing.T, ch chan T) T {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the server got no request")
 		panic("unreachable")
+	}
+}
+
+// TestAssumeRole shows aws.rolearn at work: the SDK first calls STS
+// AssumeRole (signed with the base credentials, carrying the external ID),
+// then signs the invocation with the role's temporary credentials.
+func TestAssumeRole(t *testing.T) {
+	const (
+		roleKey   = "ASIAROLETEST00000001"
+		roleToken = "role-session-token-e2e"
+		roleARN   = "arn:aws:iam::123456789012:role/falco-invoker"
+		extID     = "ext-id-secret-42"
+	)
+	type seen struct{ sts, lambda string }
+	ch := make(chan seen, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth := r.Header.Get("Authorization")
+		if r.URL.Path == "/" {
+			r.ParseForm()
+			if r.PostForm.Get("Action") != "AssumeRole" || r.PostForm.Get("RoleArn") != roleARN || r.PostForm.Get("ExternalId") != extID ||
+				!strings.Contains(auth, "Credential="+accessKey+"/") || !strings.Contains(auth, "/us-east-1/sts/aws4_request") {
+				w.WriteHeader(403)
+				io.WriteString(w, `<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>bad AssumeRole</Message></Error></ErrorResponse>`)
+				return
+			}
+			ch <- seen{sts: r.PostForm.Get("RoleSessionName")}
+			w.Header().Set("Content-Type", "text/xml")
+			io.WriteString(w, `<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult>`+
+				`<Credentials><AccessKeyId>`+roleKey+`</AccessKeyId><SecretAccessKey>role-secret</SecretAccessKey>`+
+				`<SessionToken>`+roleToken+`</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration></Credentials>`+
+				`<AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/falco-invoker/nightjar-sidekick</Arn><AssumedRoleId>AROA1:nightjar-sidekick</AssumedRoleId></AssumedRoleUser>`+
+				`</AssumeRoleResult><ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata></AssumeRoleResponse>`)
+			return
+		}
+		if r.URL.Path != "/2015-03-31/functions/alerts-fn/invocations" || !strings.Contains(auth, "Credential="+roleKey+"/") || r.Header.Get("X-Amz-Security-Token") != roleToken {
+			w.Header().Set("X-Amzn-ErrorType", "AccessDeniedException")
+			w.WriteHeader(403)
+			io.WriteString(w, `{"message":"not the role's credentials"}`)
+			return
+		}
+		ch <- seen{lambda: r.URL.Path}
+		io.WriteString(w, `{}`)
+	}))
+	defer srv.Close()
+	awsEnv(t, srv.URL)
+	o := build(t, func(c *Config) { c.RoleARN, c.ExternalID = roleARN, extID })
+	if err := o.Send(context.Background(), testAlert()); err != nil {
+		t.Fatal(err)
+	}
+	if s := recv(t, ch); s.sts != "nightjar-sidekick" {
+		t.Fatalf("first request %+v, want AssumeRole", s)
+	}
+	if s := recv(t, ch); s.lambda == "" {
+		t.Fatalf("second request %+v, want the invocation", s)
+	}
+	// The temporary credentials are cached: no second AssumeRole.
+	if err := o.Send(context.Background(), testAlert()); err != nil {
+		t.Fatal(err)
+	}
+	if s := recv(t, ch); s.lambda == "" {
+		t.Fatalf("third request %+v, want an invocation", s)
 	}
 }
