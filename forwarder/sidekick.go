@@ -144,6 +144,9 @@ func New(ctx context.Context, o Options) (_ *Sidekick, err error) {
 	log.Info("nightjar-sidekick ready", "version", o.Version, "addr", s.Addr().String(), "tls", s.https,
 		"mutualtls", cfg.TLSServer.Deploy && cfg.TLSServer.MutualTLS, "outputs", names, "routes", len(cfg.Routes),
 		"authtoken", cfg.AuthToken.IsSet())
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
 	if len(names) == 0 {
 		log.Warn("no output is enabled: alerts are accepted and go nowhere (set e.g. WEBHOOK_ADDRESS or SLACK_WEBHOOKURL)")
 	}

@@ -85,6 +85,9 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 				return 1
 			}
 		}
+		for _, w := range cfg.Warnings {
+			fmt.Fprintln(stderr, "nightjar-sidekick: warning:", w)
+		}
 		fmt.Fprint(stdout, cfg.Dump())
 		return 0
 	}

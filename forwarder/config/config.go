@@ -77,6 +77,10 @@ type Config struct {
 	Outputs []Output `yaml:"-"`
 	// Templates are the parsed templatedfields.
 	Templates map[string]*template.Template `yaml:"-"`
+	// Warnings are problems that do not stop start-up (a falcosidekick
+	// output nightjar lacks, turned on by the environment); the sidekick
+	// logs them.
+	Warnings []string `yaml:"-"`
 }
 
 // Output is one enabled output instance.
@@ -158,6 +162,12 @@ func Parse(data []byte, environ []string, types []outputs.Type) (*Config, error)
 	if err := overlayEnv(c, "", "", env); err != nil {
 		return nil, err
 	}
+	var tn []string
+	for n := range byType {
+		tn = append(tn, n)
+	}
+	sort.Strings(tn)
+	c.Warnings = unsupportedEnv(env, tn)
 	if err := namedFromEnv(env, named, byType); err != nil {
 		return nil, err
 	}
@@ -201,6 +211,8 @@ func (c *Config) decodeRoot(root *yaml.Node, top, named map[string]*instance, by
 			if err := decodeInto(v, in.cfg, lk); err != nil {
 				return err
 			}
+		case falcosidekickOnly[lk] != "":
+			return unsupportedSection(lk, k.Line, typeNames(byType))
 		default:
 			g, ok := globals[lk]
 			if !ok {

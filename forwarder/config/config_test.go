@@ -263,3 +263,16 @@ outputs:
 		t.Fatalf("typo in merged mapping: %v", err)
 	}
 }
+
+// A falcosidekick configuration dropped in must not lose a destination
+// silently.
+func TestFalcosidekickOnlyOutputs(t *testing.T) {
+	_, err := Parse([]byte("teams:\n  webhookurl: https://outlook.office.com/webhook/x\n"), nil, types)
+	if err == nil || !strings.Contains(err.Error(), "teams (line 1): falcosidekick's teams output is not supported") || strings.Contains(err.Error(), "outlook") {
+		t.Fatalf("teams section: %v", err)
+	}
+	c := parse(t, "", "TEAMS_WEBHOOKURL=https://outlook.office.com/webhook/x", "LOKI_HOSTPORT=", "REDIS_SERVICE_HOST=10.0.0.1", "POLICYREPORT_ENABLED=false")
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "TEAMS_WEBHOOKURL is set, but falcosidekick's teams output is not supported") || strings.Contains(c.Warnings[0], "outlook") {
+		t.Fatalf("warnings %q", c.Warnings)
+	}
+}

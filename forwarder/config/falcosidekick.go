@@ -1,0 +1,85 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// falcosidekickOnly lists falcosidekick's output sections that
+// nightjar-sidekick does not implement, each with the variable that turns
+// it on in falcosidekick. A falcosidekick configuration dropped in must not
+// lose a destination silently: such a section in the file stops start-up
+// with a message saying so, and such a variable in the environment is
+// reported as a warning (the environment is shared with other programs).
+var falcosidekickOnly = map[string]string{
+	"alertmanager":  "ALERTMANAGER_HOSTPORT",
+	"azure":         "AZURE_EVENTHUB_NAME",
+	"cliq":          "CLIQ_WEBHOOKURL",
+	"cloudevents":   "CLOUDEVENTS_ADDRESS",
+	"discord":       "DISCORD_WEBHOOKURL",
+	"dogstatsd":     "DOGSTATSD_FORWARDER",
+	"dynatrace":     "DYNATRACE_APIURL",
+	"elasticsearch": "ELASTICSEARCH_HOSTPORT",
+	"fission":       "FISSION_FUNCTION",
+	"gcp":           "GCP_PUBSUB_PROJECTID",
+	"googlechat":    "GOOGLECHAT_WEBHOOKURL",
+	"gotify":        "GOTIFY_HOSTPORT",
+	"grafana":       "GRAFANA_HOSTPORT",
+	"grafanaoncall": "GRAFANAONCALL_WEBHOOKURL",
+	"influxdb":      "INFLUXDB_HOSTPORT",
+	"kafka":         "KAFKA_HOSTPORT",
+	"kafkarest":     "KAFKAREST_ADDRESS",
+	"kubeless":      "KUBELESS_FUNCTION",
+	"loki":          "LOKI_HOSTPORT",
+	"mattermost":    "MATTERMOST_WEBHOOKURL",
+	"mqtt":          "MQTT_BROKER",
+	"n8n":           "N8N_ADDRESS",
+	"nats":          "NATS_HOSTPORT",
+	"nodered":       "NODERED_ADDRESS",
+	"openfaas":      "OPENFAAS_FUNCTIONNAME",
+	"openobserve":   "OPENOBSERVE_HOSTPORT",
+	"otlp":          "OTLP_TRACES_ENDPOINT",
+	"pagerduty":     "PAGERDUTY_ROUTINGKEY",
+	"policyreport":  "POLICYREPORT_ENABLED",
+	"quickwit":      "QUICKWIT_HOSTPORT",
+	"rabbitmq":      "RABBITMQ_URL",
+	"redis":         "REDIS_ADDRESS",
+	"spyderbat":     "SPYDERBAT_ORGUID",
+	"stan":          "STAN_HOSTPORT",
+	"statsd":        "STATSD_FORWARDER",
+	"sumologic":     "SUMOLOGIC_RECEIVERURL",
+	"syslog":        "SYSLOG_HOST",
+	"talon":         "TALON_ADDRESS",
+	"teams":         "TEAMS_WEBHOOKURL",
+	"tekton":        "TEKTON_EVENTLISTENER",
+	"telegram":      "TELEGRAM_TOKEN",
+	"timescaledb":   "TIMESCALEDB_HOST",
+	"wavefront":     "WAVEFRONT_ENDPOINTHOST",
+	"webex":         "WEBEX_WEBHOOKURL",
+	"webui":         "WEBUI_URL",
+	"yandex":        "YANDEX_S3_BUCKET",
+	"zincsearch":    "ZINCSEARCH_HOSTPORT",
+}
+
+// unsupportedSection explains a falcosidekick section nightjar lacks.
+func unsupportedSection(key string, line int, types string) error {
+	return fmt.Errorf("%s (line %d): falcosidekick's %s output is not supported by nightjar-sidekick; remove the section (supported outputs: %s)", key, line, key, types)
+}
+
+// unsupportedEnv returns a warning for each falcosidekick-only output that
+// the environment turns on.
+func unsupportedEnv(env map[string]string, types []string) []string {
+	var w []string
+	for name, v := range falcosidekickOnly {
+		if slices.Contains(types, name) {
+			continue // implemented since this list was written
+		}
+		if val, ok := env[v]; ok && val != "" && !(name == "policyreport" && strings.EqualFold(val, "false")) {
+			w = append(w, fmt.Sprintf("%s is set, but falcosidekick's %s output is not supported by nightjar-sidekick: alerts do not go there (supported outputs: %s)", v, name, strings.Join(types, ", ")))
+		}
+	}
+	sort.Strings(w)
+	return w
+}
