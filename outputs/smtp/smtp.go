@@ -197,13 +197,7 @@ func (c *Config) New() (outputs.Output, error) {
 		tlsConf.InsecureSkipVerify = true //nolint:gosec // the user turned checkcert off
 	}
 	opts := []mail.Option{mail.WithPort(port), mail.WithTimeout(c.Timeout), mail.WithTLSConfig(tlsConf), mail.WithoutNoop()}
-	mode := c.TLS
-	if mode == TLSAuto {
-		mode = TLSStartTLS
-		if port == 465 {
-			mode = TLSImplicit
-		}
-	}
+	mode := resolveTLS(c.TLS, port)
 	switch mode {
 	case TLSImplicit:
 		opts = append(opts, mail.WithSSL())
@@ -251,6 +245,18 @@ func (c *Config) New() (outputs.Output, error) {
 	}
 	to, _ := c.recipients()
 	return &SMTP{client: client, from: c.From, to: to, html: c.OutputFormat == FormatHTML, secrets: secrets}, nil
+}
+
+// resolveTLS turns auto into what the port implies: 465 is the submissions
+// port (implicit TLS, RFC 8314); any other port gets mandatory STARTTLS.
+func resolveTLS(mode string, port int) string {
+	if mode != TLSAuto {
+		return mode
+	}
+	if port == 465 {
+		return TLSImplicit
+	}
+	return TLSStartTLS
 }
 
 // Send mails one alert.

@@ -456,3 +456,23 @@ func TestValidate(t *testing.T) {
 		t.Fatalf("falcosidekick-style config: %v (auth %q tls %q)", err, c.AuthMechanism, c.TLS)
 	}
 }
+
+func TestAutoTLS(t *testing.T) {
+	for _, tc := range []struct {
+		tls  string
+		port int
+		want string
+	}{
+		{"", 465, TLSImplicit}, {"true", 587, TLSStartTLS}, {"auto", 25, TLSStartTLS},
+		{"starttls", 465, TLSStartTLS}, {"false", 465, TLSNone}, {"ssl", 2465, TLSImplicit},
+	} {
+		c := NewConfig()
+		c.HostPort, c.From, c.To, c.TLS = fmt.Sprintf("mail.example.com:%d", tc.port), "n@example.com", "s@example.com", tc.tls
+		if err := c.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		if got := resolveTLS(c.TLS, tc.port); got != tc.want {
+			t.Errorf("tls %q on port %d: %s, want %s", tc.tls, tc.port, got, tc.want)
+		}
+	}
+}
