@@ -79,9 +79,11 @@ const (
 )
 
 // Capture is a loaded and attached set of programs and the reader of their
-// ring buffer. Read from one goroutine; Stats and Close from any.
+// ring buffer. Read (and SetDeadline) from one goroutine; Stats, Detach and
+// Close from any: Close ends a waiting Read with ErrClosed.
 type Capture struct {
 	coll        *ebpf.Collection
+	linksMu     sync.Mutex
 	links       []link.Link
 	rd          *ringbuf.Reader
 	rec         ringbuf.Record
@@ -408,6 +410,8 @@ func (c *Capture) ProgramRuntime() (time.Duration, uint64, error) {
 // Detach detaches every program, so that no new records arrive, while
 // Read can still drain what is in the ring (for a clean shutdown).
 func (c *Capture) Detach() error {
+	c.linksMu.Lock()
+	defer c.linksMu.Unlock()
 	var errs []error
 	for _, l := range c.links {
 		errs = append(errs, l.Close())

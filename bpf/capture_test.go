@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -113,11 +114,28 @@ func (r *recorder) loop() {
 	}
 }
 
-// mark is where a test's events start.
-func (r *recorder) mark() int {
+var markSeq atomic.Int64
+
+// mark is where a test's events start: just after a marker syscall (a
+// failing open of a unique path) has come through, so that no late event of
+// an earlier test can match this test's expectations.
+func (r *recorder) mark(t *testing.T) int {
+	t.Helper()
+	path := fmt.Sprintf("/nonexistent/nightjar-mark-%d", markSeq.Add(1))
+	unix.Open(path, unix.O_RDONLY, 0)
+	r.mu.Lock()
+	start := len(r.events)
+	r.mu.Unlock()
+	r.wait(t, start, "marker", sysEvent(SysOpenat, func(ev *Event) bool { return ev.Path == path }))
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.events)
+	for i := len(r.events) - 1; i >= start; i-- {
+		if r.events[i].Syscall == SysOpenat && r.events[i].Path == path {
+			return i + 1
+		}
+	}
+	t.Fatal("marker event vanished")
+	return 0
 }
 
 // wait returns the first event after since that matches, or fails the test
@@ -255,7 +273,7 @@ func helper(mode string) int {
 
 func TestExecForkExit(t *testing.T) {
 	r := shared(t)
-	since := r.mark()
+	since := r.mark(t)
 	dir := t.TempDir()
 	cmd := exec.Command("/bin/sh", "-c", "exit 3", "nightjar-arg")
 	cmd.Dir = dir
@@ -335,7 +353,7 @@ func TestExecForkExit(t *testing.T) {
 // lower layer is not.
 func TestExecOverlay(t *testing.T) {
 	r := shared(t)
-	since := r.mark()
+	since := r.mark(t)
 	dir := t.TempDir()
 	for _, d := range []string{"lower", "upper", "work", "merged"} {
 		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
@@ -369,7 +387,7 @@ func TestExecOverlay(t *testing.T) {
 // The controlling terminal of a process started on a pseudo-terminal.
 func TestExecTTY(t *testing.T) {
 	r := shared(t)
-	since := r.mark()
+	since := r.mark(t)
 	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -405,7 +423,7 @@ func TestExecTTY(t *testing.T) {
 func TestExecFailure(t *testing.T) { bothModes(t, testExecFailure) }
 
 func testExecFailure(t *testing.T, r *recorder) {
-	since := r.mark()
+	since := r.mark(t)
 	err := unix.Exec("/nonexistent/nightjar-prog", []string{"x"}, nil)
 	if !errors.Is(err, unix.ENOENT) {
 		t.Fatalf("exec: %v", err)
@@ -418,7 +436,7 @@ func testExecFailure(t *testing.T, r *recorder) {
 func TestMemfdExecveat(t *testing.T) { bothModes(t, testMemfdExecveat) }
 
 func testMemfdExecveat(t *testing.T, r *recorder) {
-	since := r.mark()
+	since := r.mark(t)
 	cmd := helperCmd("execveat")
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("helper: %v", err)
@@ -446,7 +464,7 @@ func testMemfdExecveat(t *testing.T, r *recorder) {
 func TestOpen(t *testing.T) { bothModes(t, testOpen) }
 
 func testOpen(t *testing.T, r *recorder) {
-	since := r.mark()
+	since := r.mark(t)
 	f, err := os.Open("/etc/shadow")
 	if err != nil {
 		t.Fatal(err)
@@ -519,7 +537,7 @@ func testOpen(t *testing.T, r *recorder) {
 func TestFileOps(t *testing.T) { bothModes(t, testFileOps) }
 
 func testFileOps(t *testing.T, r *recorder) {
-	since := r.mark()
+	since := r.mark(t)
 	dir := t.TempDir()
 	p := func(n string) string { return filepath.Join(dir, n) }
 	raw := func(nr uintptr, a ...uintptr) int64 {
@@ -582,7 +600,7 @@ func testFileOps(t *testing.T, r *recorder) {
 	runtime.LockOSThread() // cwd is per process, but keep the events on one thread
 	defer runtime.UnlockOSThread()
 	raw(unix.SYS_CHDIR, s(dir))
-	ev = r.wait(t, since, "chdir", sysEvent(SysChdir, nil))
+	ev = r.wait(t, since, "chdir", sysEvent(SysChdir, func(ev *Event) bool { return ev.Path == dir }))
 	check(t, "chdir Path", ev.Path, dir)
 	check(t, "chdir Cwd", ev.Cwd, dir)
 	check(t, "chdir Ret", ev.Ret, 0)
@@ -597,7 +615,7 @@ func testFileOps(t *testing.T, r *recorder) {
 func TestNetwork(t *testing.T) { bothModes(t, testNetwork) }
 
 func testNetwork(t *testing.T, r *recorder) {
-	since := r.mark()
+	since := r.mark(t)
 	lo := [4]byte{127, 0, 0, 1}
 	loAddr := netip.AddrFrom4(lo)
 
@@ -770,7 +788,7 @@ func testNetwork(t *testing.T, r *recorder) {
 func TestPtraceKill(t *testing.T) { bothModes(t, testPtraceKill) }
 
 func testPtraceKill(t *testing.T, r *recorder) {
-	since := r.mark()
+	since := r.mark(t)
 	cmd := exec.Command("/bin/sleep", "30")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -802,7 +820,7 @@ func testPtraceKill(t *testing.T, r *recorder) {
 func TestCredentialsAndNamespaces(t *testing.T) { bothModes(t, testCredentialsAndNamespaces) }
 
 func testCredentialsAndNamespaces(t *testing.T, r *recorder) {
-	since := r.mark()
+	since := r.mark(t)
 	cmd := helperCmd("setuid")
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("setuid helper: %v", err)
@@ -848,7 +866,7 @@ func testCredentialsAndNamespaces(t *testing.T, r *recorder) {
 func TestMiscSyscalls(t *testing.T) { bothModes(t, testMiscSyscalls) }
 
 func testMiscSyscalls(t *testing.T, r *recorder) {
-	since := r.mark()
+	since := r.mark(t)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 
@@ -951,7 +969,7 @@ func testMiscSyscalls(t *testing.T, r *recorder) {
 // captured with its error.
 func TestModuleSyscalls(t *testing.T) {
 	r := shared(t)
-	since := r.mark()
+	since := r.mark(t)
 	f, err := os.Open("/etc/hostname")
 	if err != nil {
 		t.Fatal(err)
@@ -1121,5 +1139,38 @@ func TestDecodeHelpers(t *testing.T) {
 func binaryPut(b []byte, off uintptr, n int, v uint64) {
 	for i := range n {
 		b[int(off)+i] = byte(v >> (8 * i))
+	}
+}
+
+// Close from another goroutine ends a Read that is waiting.
+func TestCloseUnblocksRead(t *testing.T) {
+	c, err := Load(Config{Syscalls: []string{"chroot"}, NoStateSyscalls: true, RingSize: 1 << 16, ExcludePID: os.Getpid()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		var ev Event
+		for {
+			if err := c.Read(&ev); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	time.Sleep(50 * time.Millisecond)
+	if err := c.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("Read after Close = %v, want ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Read still blocked 5s after Close")
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
 	}
 }
