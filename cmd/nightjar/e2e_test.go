@@ -239,7 +239,7 @@ var (
 )
 
 // nightjarBinary builds the real binary once per test run.
-func nightjarBinary(t *testing.T) string {
+func nightjarBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		buildDir, buildErr = os.MkdirTemp("", "nightjar-e2e-")
@@ -267,7 +267,7 @@ type receiver struct {
 	notify chan struct{}
 }
 
-func newReceiver(t *testing.T) *receiver {
+func newReceiver(t testing.TB) *receiver {
 	r := &receiver{notify: make(chan struct{}, 1)}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		b, _ := io.ReadAll(req.Body)
@@ -328,7 +328,7 @@ type nightjarProc struct {
 
 // startNightjar runs the binary with the receiver as http_output and waits
 // until it captures.
-func startNightjar(t *testing.T, r *receiver, args ...string) *nightjarProc {
+func startNightjar(t testing.TB, r *receiver, args ...string) *nightjarProc {
 	t.Helper()
 	requireRoot(t)
 	bin := nightjarBinary(t)
@@ -387,7 +387,7 @@ func (p *nightjarProc) log() string {
 	return p.stderr.String()
 }
 
-func requireRoot(t *testing.T) {
+func requireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("end-to-end tests load eBPF programs: run as root (CI does)")
@@ -396,7 +396,7 @@ func requireRoot(t *testing.T) {
 
 // helperAs links this test binary under a program name in dir (so that the
 // kernel's comm and proc.name are that name) and returns its path.
-func helperAs(t *testing.T, dir, name string) string {
+func helperAs(t testing.TB, dir, name string) string {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
@@ -416,7 +416,7 @@ func helperAs(t *testing.T, dir, name string) string {
 }
 
 // runHelper runs a helper action and returns its pid; the action must work.
-func runHelper(t *testing.T, path, action string, args ...string) int {
+func runHelper(t testing.TB, path, action string, args ...string) int {
 	t.Helper()
 	cmd := exec.Command(path, args...)
 	cmd.Env = append(os.Environ(), "NJ_HELPER="+action)
