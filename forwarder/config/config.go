@@ -327,7 +327,7 @@ func namedFromEnv(env map[string]string, named map[string]*instance, byType map[
 			continue
 		}
 		mid, ok = strings.CutSuffix(mid, "_TYPE")
-		if !ok || mid == "" {
+		if !ok || mid == "" || env[k] == "" {
 			continue
 		}
 		name := strings.ToLower(mid)

@@ -276,3 +276,13 @@ func TestFalcosidekickOnlyOutputs(t *testing.T) {
 		t.Fatalf("warnings %q", c.Warnings)
 	}
 }
+
+// falcosidekick's Helm chart sets every variable, most of them empty: an
+// empty variable must count as unset, not as an invalid value.
+func TestEmptyVariablesAreUnset(t *testing.T) {
+	c := parse(t, "listenport: 3000\n", "LISTENPORT=", "DEBUG=", "WEBHOOK_ADDRESS=", "WEBHOOK_MINIMUMPRIORITY=",
+		"WEBHOOK_TIMEOUT=", "CUSTOMFIELDS=", "OUTPUTS_X_TYPE=", "TLSSERVER_DEPLOY=", "QUEUE_MAXBYTES=")
+	if c.ListenPort != 3000 || len(c.Outputs) != 0 || c.Queue.MaxBytes == 0 {
+		t.Fatalf("%+v", c)
+	}
+}

@@ -110,8 +110,11 @@ func envFields(t reflect.Type, key, env string, index []int) []envField {
 func overlayEnv(root any, keyPrefix, envPrefix string, env map[string]string) error {
 	v := reflect.ValueOf(root).Elem()
 	for _, f := range envFields(v.Type(), keyPrefix, envPrefix, nil) {
+		// An empty variable counts as unset, as in falcosidekick (viper
+		// without AllowEmptyEnv): its Helm chart sets every variable, most
+		// of them to "".
 		s, ok := env[f.env]
-		if !ok {
+		if !ok || s == "" {
 			continue
 		}
 		if err := setString(v.FieldByIndex(f.index), s); err != nil {
