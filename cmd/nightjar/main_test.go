@@ -1,0 +1,116 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCLI(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+func write(t *testing.T, name, text string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestUsageAndMisuse(t *testing.T) {
+	code, _, errOut := runCLI("--help")
+	if code != 0 || !strings.Contains(errOut, "nightjar test [flags] CASES.yaml") || !strings.Contains(errOut, "-o KEY=VALUE") {
+		t.Fatalf("--help: %d %s", code, errOut)
+	}
+	code, out, _ := runCLI("--version")
+	if code != 0 || !strings.HasPrefix(out, "nightjar ") {
+		t.Fatalf("--version: %d %q", code, out)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-M", "soon"}, "-M soon: want a number of seconds"},
+		{[]string{"-M", "-1"}, "greater than 0"},
+		{[]string{"stray"}, `unexpected argument "stray"`},
+		{[]string{"-e", "a", "--record", "b"}, "a replay cannot be recorded"},
+		{[]string{"-L", "--list"}, "use one of them"},
+		{[]string{"-V", "/nonexistent.yaml"}, "-V /nonexistent.yaml"},
+		{[]string{"--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"-o", "json_outputt=true", "-L"}, "json_outputt: unknown key (did you mean json_output?)"},
+		{[]string{"-c", "/nonexistent/nightjar.yaml", "-L"}, "/nonexistent/nightjar.yaml"},
+		{[]string{"test"}, "want exactly one CASES.yaml"},
+	} {
+		code, _, errOut := runCLI(c.args...)
+		if code != 2 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", c.args, code, errOut, c.want)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	code, out, _ := runCLI("-V", "../../rules/builtin/nightjar_rules.yaml", "-V", "../../rules/builtin/nightjar_rules.local.yaml")
+	if code != 0 || !strings.Contains(out, "Ok (35 rules)") {
+		t.Fatalf("default rules: %d %s", code, out)
+	}
+	bad := write(t, "bad.yaml", `- rule: one
+  desc: d
+  condition: evt.type = open and proc.nme = cat
+  output: x
+  priority: WARNING
+- rule: two
+  desc: d
+  condition: evt.type = open and not undefined_macro
+  output: x
+  priority: SEVERE
+`)
+	code, out, errOut := runCLI("-V", bad)
+	if code != 1 {
+		t.Fatalf("bad rules: exit %d\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{bad + ":3:", "proc.nme", "did you mean proc.name", "undefined_macro", "SEVERE"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("-V output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestDescribeAndList(t *testing.T) {
+	code, out, _ := runCLI("-L", "-o", "log_level=error")
+	if code != 0 || !strings.Contains(out, "Reverse shell") || !strings.Contains(out, "Critical") {
+		t.Fatalf("-L: %d %s", code, out)
+	}
+	code, out, _ = runCLI("--list", "-o", "log_level=error")
+	if code != 0 || !strings.Contains(out, "* fd.name") || !strings.Contains(out, "  k8s.pod.name") {
+		t.Fatalf("--list must mark populated fields: %d\n%s", code, out)
+	}
+}
+
+func TestTestSubcommand(t *testing.T) {
+	code, out, errOut := runCLI("test", "-o", "log_level=error", "../../rules/builtin/nightjar_rules_test.yaml")
+	if code != 0 || !strings.HasPrefix(out, "ok: ") {
+		t.Fatalf("default cases: %d\n%s\n%s", code, out, errOut)
+	}
+	cases := write(t, "cases.yaml", `cases:
+  - name: wrong expectation
+    events:
+      - {evt.type: openat, proc.name: cat, fd.name: /etc/shadow, fd.directory: /etc, fd.typechar: f, fd.num: 3,
+         evt.is_open_read: true}
+`)
+	code, out, _ = runCLI("test", "-o", "log_level=error", cases)
+	if code != 1 || !strings.Contains(out, "FAIL  wrong expectation") ||
+		!strings.Contains(out, "expected no alert, got [Sensitive file read by untrusted program]") {
+		t.Fatalf("failing case: %d\n%s", code, out)
+	}
+	typo := write(t, "typo.yaml", "cases:\n  - name: x\n    events:\n      - {evt.type: openat, fd.nmae: /etc/shadow, expect: Nope}\n")
+	code, _, errOut = runCLI("test", "-o", "log_level=error", typo)
+	if code != 2 || !strings.Contains(errOut, "fd.nmae") || !strings.Contains(errOut, ":4:") {
+		t.Fatalf("typo: %d %s", code, errOut)
+	}
+}
