@@ -167,7 +167,7 @@ func Parse(data []byte, environ []string, types []outputs.Type) (*Config, error)
 		tn = append(tn, n)
 	}
 	sort.Strings(tn)
-	c.Warnings = unsupportedEnv(env, tn)
+	c.Warnings = append(c.Warnings, unsupportedEnv(env, tn)...)
 	if err := namedFromEnv(env, named, byType); err != nil {
 		return nil, err
 	}
@@ -212,7 +212,11 @@ func (c *Config) decodeRoot(root *yaml.Node, top, named map[string]*instance, by
 				return err
 			}
 		case falcosidekickOnly[lk] != "":
-			return unsupportedSection(lk, k.Line, typeNames(byType))
+			if err := unsupportedSection(lk, k, v, typeNames(byType)); err != nil {
+				return err
+			}
+		case falcosidekickGlobals[lk]:
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s (line %d): falcosidekick setting not implemented by nightjar-sidekick; ignored", lk, k.Line))
 		default:
 			g, ok := globals[lk]
 			if !ok {

@@ -268,10 +268,33 @@ outputs:
 // silently.
 func TestFalcosidekickOnlyOutputs(t *testing.T) {
 	_, err := Parse([]byte("teams:\n  webhookurl: https://outlook.office.com/webhook/x\n"), nil, types)
-	if err == nil || !strings.Contains(err.Error(), "teams (line 1): falcosidekick's teams output is not supported") || strings.Contains(err.Error(), "outlook") {
+	if err == nil || !strings.Contains(err.Error(), "teams.webhookurl (line 2): falcosidekick's teams output is not supported") || strings.Contains(err.Error(), "outlook") {
 		t.Fatalf("teams section: %v", err)
 	}
-	c := parse(t, "", "TEAMS_WEBHOOKURL=https://outlook.office.com/webhook/x", "LOKI_HOSTPORT=", "REDIS_SERVICE_HOST=10.0.0.1", "POLICYREPORT_ENABLED=false")
+	_, err = Parse([]byte("gcp:\n  pubsub:\n    projectID: p1\n"), nil, types)
+	if err == nil || !strings.Contains(err.Error(), "gcp.pubsub.projectid (line 3)") {
+		t.Fatalf("gcp section: %v", err)
+	}
+	// falcosidekick's example configuration: every output listed, unset.
+	c := parse(t, `
+bracketreplacer: ""
+teams:
+  webhookurl: ""
+  outputformat: all
+loki:
+  hostport: ""
+  endpoint: /loki/api/v1/push
+gcp:
+  credentials: ""
+  pubsub:
+    projectid: ""
+policyreport:
+  enabled: false
+`)
+	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "bracketreplacer (line 2): falcosidekick setting not implemented") {
+		t.Fatalf("warnings %q", c.Warnings)
+	}
+	c = parse(t, "", "TEAMS_WEBHOOKURL=https://outlook.office.com/webhook/x", "LOKI_HOSTPORT=", "REDIS_SERVICE_HOST=10.0.0.1", "POLICYREPORT_ENABLED=false")
 	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "TEAMS_WEBHOOKURL is set, but falcosidekick's teams output is not supported") || strings.Contains(c.Warnings[0], "outlook") {
 		t.Fatalf("warnings %q", c.Warnings)
 	}

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // falcosidekickOnly lists falcosidekick's output sections that
@@ -63,9 +65,43 @@ var falcosidekickOnly = map[string]string{
 	"zincsearch":    "ZINCSEARCH_HOSTPORT",
 }
 
-// unsupportedSection explains a falcosidekick section nightjar lacks.
-func unsupportedSection(key string, line int, types string) error {
-	return fmt.Errorf("%s (line %d): falcosidekick's %s output is not supported by nightjar-sidekick; remove the section (supported outputs: %s)", key, line, key, types)
+// falcosidekickGlobals are falcosidekick settings that nightjar-sidekick
+// accepts in a dropped-in file but does not implement (a warning says so).
+var falcosidekickGlobals = map[string]bool{
+	"bracketreplacer": true, "outputfieldformat": true, "mutualtlsfilespath": true,
+	"mutualtlsclient": true, "tlsclient": true,
+}
+
+// unsupportedSection checks a falcosidekick output section nightjar lacks.
+// falcosidekick's example configuration lists every output with empty
+// settings, so a section whose enabling key is empty is skipped; one that
+// would send alerts somewhere stops start-up.
+func unsupportedSection(name string, k, v *yaml.Node, types string) error {
+	path := strings.Split(strings.ToLower(falcosidekickOnly[name]), "_")[1:]
+	n := v
+	for _, p := range path {
+		if n.Kind == yaml.AliasNode {
+			n = n.Alias
+		}
+		if n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if strings.EqualFold(n.Content[i].Value, p) {
+				next = n.Content[i+1]
+			}
+		}
+		if next == nil {
+			return nil
+		}
+		n = next
+	}
+	if n.Kind != yaml.ScalarNode || n.Value == "" || n.Tag == "!!null" || (name == "policyreport" && strings.EqualFold(n.Value, "false")) {
+		return nil
+	}
+	return fmt.Errorf("%s.%s (line %d): falcosidekick's %s output is not supported by nightjar-sidekick; remove the section (supported outputs: %s)",
+		name, strings.Join(path, "."), n.Line, name, types)
 }
 
 // unsupportedEnv returns a warning for each falcosidekick-only output that
