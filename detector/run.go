@@ -267,7 +267,6 @@ func runEngine(ctx context.Context, o Options, cfg *Config, src *field.Source, r
 		if err := table.Seed(); err != nil {
 			slog.Warn("reading /proc for the initial process state", "error", err)
 		}
-		slog.Info("capturing", "syscalls", strings.Join(capture.Attached(), ","), "ring_bytes", cfg.RingSize())
 		events = capture
 	}
 	proc := sysevent.NewProcessor(src, table)
@@ -354,6 +353,10 @@ func runEngine(ctx context.Context, o Options, cfg *Config, src *field.Source, r
 	}
 	draining := false
 
+	if capture != nil {
+		// Tests and operators wait for this line: everything is set up.
+		slog.Info("capturing", "syscalls", strings.Join(capture.Attached(), ","), "ring_bytes", cfg.RingSize())
+	}
 	sys := rs.Source("syscall")
 	var raw bpf.Event
 	var loopErr error

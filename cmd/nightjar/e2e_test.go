@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -59,6 +60,15 @@ func helper(action string, args []string) int {
 			return fail(err)
 		}
 		f.Close()
+	case "open-many":
+		n, _ := strconv.Atoi(args[1])
+		for i := 0; i < n; i++ {
+			f, err := os.Open(args[0])
+			if err != nil {
+				return fail(err)
+			}
+			f.Close()
+		}
 	case "open-trunc":
 		f, err := os.OpenFile(args[0], os.O_WRONLY|os.O_TRUNC, 0)
 		if err != nil {
