@@ -223,6 +223,9 @@ func (c *Config) decodeRoot(root *yaml.Node, top, named map[string]*instance, by
 				return fmt.Errorf("%s (line %d): unknown key (not a global setting nor an output type; types: %s)", k.Value, k.Line, typeNames(byType))
 			}
 			k.Value = g.name
+			if v.Kind == yaml.ScalarNode && (v.Tag == "!!null" || (v.Tag == "!!str" && v.Value == "")) {
+				continue // unset: keep the default, as falcosidekick does
+			}
 			if err := checkNode(v, g.typ, g.name); err != nil {
 				return err
 			}

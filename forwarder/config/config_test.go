@@ -309,3 +309,27 @@ func TestEmptyVariablesAreUnset(t *testing.T) {
 		t.Fatalf("%+v", c)
 	}
 }
+
+// falcosidekick's example file writes "" for every unset setting.
+func TestEmptyYAMLValuesAreUnset(t *testing.T) {
+	c := parse(t, `
+listenaddress: ""
+listenport: ""
+customfields:
+webhook:
+  address: "http://127.0.0.1:1/x"
+  minimumpriority: ""
+  method: ""
+  timeout:
+  customHeaders:
+queue:
+  dir: ""
+`)
+	w := c.Outputs[0].Config.(*webhook.Config)
+	if c.ListenPort != 2801 || w.MinimumPriority != alert.PriorityDebug || w.Method != "POST" || w.Timeout != 10*time.Second || c.Queue.Dir != "./data/queue" {
+		t.Fatalf("defaults lost: %+v %+v", w, c.Queue)
+	}
+	if _, err := Parse([]byte("webhook:\n  adress: \"\"\n"), nil, types); err == nil || !strings.Contains(err.Error(), "webhook.adress (line 2): unknown key") {
+		t.Fatalf("typo with an empty value: %v", err)
+	}
+}

@@ -265,8 +265,19 @@ func checkNode(n *yaml.Node, t reflect.Type, key string) error {
 			return fmt.Errorf("%s (line %d): want a mapping of keys, got a %s", key, n.Line, kindName(n))
 		}
 		keys := structKeys(t)
+		kept := n.Content[:0:0]
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, val := n.Content[i], n.Content[i+1]
+			// An empty or null value means "unset, keep the default", as in
+			// falcosidekick, whose example file writes minimumpriority: ""
+			// everywhere. Drop it before decoding.
+			if val.Kind == yaml.ScalarNode && (val.Tag == "!!null" || (val.Tag == "!!str" && val.Value == "")) && k.Tag != "!!merge" {
+				if _, ok := keys[strings.ToLower(k.Value)]; !ok {
+					return fmt.Errorf("%s (line %d): unknown key %q", join(key, k.Value), k.Line, k.Value)
+				}
+				continue
+			}
+			kept = append(kept, k, val)
 			if k.Tag == "!!merge" { // <<: *defaults merges a mapping, or a list of them, here
 				if err := checkNode(val, t, key); err != nil {
 					return err
@@ -282,6 +293,7 @@ func checkNode(n *yaml.Node, t reflect.Type, key string) error {
 				return err
 			}
 		}
+		n.Content = kept
 		return nil
 	case t.Kind() == reflect.Slice:
 		if n.Kind != yaml.SequenceNode {

@@ -35,6 +35,10 @@ type Config struct {
 	CustomHeaders map[string]outputs.Secret `yaml:"customheaders"`
 	// CheckCert verifies the destination's TLS certificate (default true).
 	CheckCert bool `yaml:"checkcert"`
+	// MutualTLS is falcosidekick's switch for a client certificate. It is
+	// accepted so that falcosidekick files load; true is refused, because
+	// client certificates are not implemented here yet.
+	MutualTLS bool `yaml:"mutualtls"`
 }
 
 // NewConfig returns the defaults.
@@ -61,6 +65,9 @@ func (c *Config) Validate() error {
 		c.Method = strings.ToUpper(c.Method)
 	default:
 		return &outputs.ConfigError{Key: "webhook.method", Problem: fmt.Sprintf("%q is not POST or PUT", c.Method)}
+	}
+	if c.MutualTLS {
+		return &outputs.ConfigError{Key: "webhook.mutualtls", Problem: "client certificates are not supported by nightjar-sidekick's webhook output yet; set it to false"}
 	}
 	for name := range c.CustomHeaders {
 		if !validHeaderName(name) {

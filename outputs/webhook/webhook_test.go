@@ -152,6 +152,7 @@ func TestValidate(t *testing.T) {
 		{"method", func(c *Config) { c.Method = "GET" }, "webhook.method"},
 		{"header", func(c *Config) { c.CustomHeaders = map[string]outputs.Secret{"Bad Header": "x"} }, "webhook.customheaders"},
 		{"timeout", func(c *Config) { c.Timeout = 0 }, "webhook.timeout"},
+		{"mutualtls", func(c *Config) { c.MutualTLS = true }, "webhook.mutualtls"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
