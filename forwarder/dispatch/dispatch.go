@@ -233,7 +233,7 @@ func (w *worker) handle(ctx context.Context, d *queue.Delivery) {
 	// Settling (ack, nak, dead letter) must outlive Stop's cancellation.
 	settle := context.WithoutCancel(ctx)
 	if d.Alert == nil {
-		w.dead(settle, d, queue.ReasonUndecodable, d.DecodeErr.Error())
+		w.dead(settle, d, queue.ReasonUndecodable, d.DecodeErr.Error(), d.Attempt-1)
 		return
 	}
 	age := time.Since(d.Enqueued)
@@ -245,7 +245,7 @@ func (w *worker) handle(ctx context.Context, d *queue.Delivery) {
 		if last != "" {
 			cause += "; last error: " + last
 		}
-		w.dead(settle, d, metrics.DeadMaxAge, cause)
+		w.dead(settle, d, metrics.DeadMaxAge, cause, d.Attempt-1)
 		return
 	}
 	// An attempt in flight finishes even when Stop is called: cutting it
@@ -265,7 +265,7 @@ func (w *worker) handle(ctx context.Context, d *queue.Delivery) {
 	de := outputs.Classify(err)
 	if !de.Retryable {
 		w.m.Delivery(w.t.Name, metrics.DeliveryDead, took)
-		w.dead(settle, d, metrics.DeadPermanent, de.Reason)
+		w.dead(settle, d, metrics.DeadPermanent, de.Reason, d.Attempt)
 		return
 	}
 	w.m.Delivery(w.t.Name, metrics.DeliveryRetry, took)
@@ -284,8 +284,10 @@ func (w *worker) handle(ctx context.Context, d *queue.Delivery) {
 	}
 }
 
-func (w *worker) dead(ctx context.Context, d *queue.Delivery, reason, cause string) {
-	if err := d.DeadLetter(ctx, reason, cause); err != nil {
+// dead sends a delivery to the dead letters; attempts counts the attempts
+// made to deliver it (the delivery in hand is one only if it was tried).
+func (w *worker) dead(ctx context.Context, d *queue.Delivery, reason, cause string, attempts uint64) {
+	if err := d.DeadLetter(ctx, reason, cause, attempts); err != nil {
 		// Not stored as a dead letter: leave it in the queue for a later
 		// attempt rather than lose it.
 		w.log.Error("storing a dead letter; the delivery stays queued", "err", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -205,12 +206,20 @@ func TestMaxAgeDeadLetters(t *testing.T) {
 	q := openQueue(t, "a")
 	m := metrics.New(prometheus.NewRegistry())
 	s := newSink(func(*alert.Alert, int) error { return outputs.StatusError(503, "", "down") })
-	start(t, q, m, target("a", s, func(c *outputs.Common) { c.MaxAge = 500 * time.Millisecond }))
+	start(t, q, m, target("a", s, func(c *outputs.Common) { c.MaxAge = time.Second }))
 	enqueue(t, q, 2, "a")
 	eventually(t, "dead letters", func() bool { return len(deadLetters(t, q)) == 2 })
 	for _, dl := range deadLetters(t, q) {
-		if dl.Reason != metrics.DeadMaxAge || dl.Attempts < 2 || dl.Died.Sub(dl.Enqueued) < 500*time.Millisecond {
+		if dl.Reason != metrics.DeadMaxAge || dl.Attempts < 1 || dl.Died.Sub(dl.Enqueued) < time.Second ||
+			!strings.HasPrefix(dl.Error, "maxage 1s exceeded after ") || !strings.Contains(dl.Error, "last error: retryable: HTTP 503") {
 			t.Errorf("dead letter %+v", dl)
+		}
+		a, err := alert.Decode(dl.Alert)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := uint64(len(s.times(a.UUID))); dl.Attempts != n {
+			t.Errorf("dead letter says %d attempts, the destination saw %d", dl.Attempts, n)
 		}
 	}
 	if got := testutil.ToFloat64(m.DeadLetters.WithLabelValues("a", metrics.DeadMaxAge)); got != 2 {

@@ -200,11 +200,12 @@ func (d *Delivery) Retry(delay time.Duration) error { return d.msg.NakWithDelay(
 // plain nak does not, and after a restart the delivery would wait AckWait.
 func (d *Delivery) Release() error { return d.msg.NakWithDelay(time.Millisecond) }
 
-// DeadLetter stores the delivery in the dead-letter stream with its reason
-// and last error, then removes it from the queue. The dead letter's message
-// ID makes a repeat after a crash between the two steps harmless.
-func (d *Delivery) DeadLetter(ctx context.Context, reason, cause string) error {
-	if err := d.q.publishDead(ctx, d.Output, d.msg.Data(), reason, cause, d.Attempt, d.Enqueued); err != nil {
+// DeadLetter stores the delivery in the dead-letter stream with its reason,
+// last error and the number of delivery attempts made, then removes it from
+// the queue. The dead letter's message ID makes a repeat after a crash
+// between the two steps harmless.
+func (d *Delivery) DeadLetter(ctx context.Context, reason, cause string, attempts uint64) error {
+	if err := d.q.publishDead(ctx, d.Output, d.msg.Data(), reason, cause, attempts, d.Enqueued); err != nil {
 		return err
 	}
 	return d.Ack()
@@ -293,7 +294,7 @@ func (q *Queue) drainRemoved(ctx context.Context, output string) {
 		for m := range batch.Messages() {
 			n++
 			d := newDelivery(q, output, m)
-			if err := q.publishDead(ctx, output, m.Data(), ReasonRemoved, "output "+output+" is no longer configured", d.Attempt, d.Enqueued); err != nil {
+			if err := q.publishDead(ctx, output, m.Data(), ReasonRemoved, "output "+output+" is no longer configured", d.Attempt-1, d.Enqueued); err != nil {
 				log.Error("output removed from the configuration: moving its backlog", "err", err)
 				_ = m.Nak()
 				return
