@@ -61,3 +61,23 @@ func TestEveryOutputTypeLoads(t *testing.T) {
 		}
 	}
 }
+
+// A falcosidekick configuration file, dropped in as it is, loads: unset
+// sections and settings nightjar lacks are reported as warnings.
+func TestFalcosidekickExampleFileLoads(t *testing.T) {
+	cfg, err := config.Load("testdata/falcosidekick-example.yaml", nil, OutputTypes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Outputs) != 0 || cfg.CustomFields["Akey"] != "AValue" {
+		t.Fatalf("outputs %v customfields %v", cfg.OutputNames(), cfg.CustomFields)
+	}
+	if w := strings.Join(cfg.Warnings, "\n"); !strings.Contains(w, "mutualtlsfilespath") || !strings.Contains(w, "aws.sqs") {
+		t.Fatalf("warnings:\n%s", w)
+	}
+	// Filling in a destination nightjar lacks is an error, not a silent loss.
+	_, err = config.Parse([]byte("pagerduty:\n  routingKey: abc\n"), nil, OutputTypes)
+	if err == nil || !strings.Contains(err.Error(), "pagerduty.routingkey (line 2): falcosidekick's pagerduty output is not supported") {
+		t.Fatalf("pagerduty: %v", err)
+	}
+}

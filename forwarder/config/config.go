@@ -203,12 +203,12 @@ func (c *Config) decodeRoot(root *yaml.Node, top, named map[string]*instance, by
 			// anchors (&defaults) that outputs merge with <<: *defaults.
 			continue
 		case lk == "outputs":
-			if err := decodeNamed(v, named, byType, top); err != nil {
+			if err := decodeNamed(v, named, byType, top, &c.Warnings); err != nil {
 				return err
 			}
 		case top[lk] != nil:
 			in := top[lk]
-			if err := decodeInto(v, in.cfg, lk); err != nil {
+			if err := decodeInto(v, in.cfg, lk, &c.Warnings); err != nil {
 				return err
 			}
 		case falcosidekickOnly[lk] != "":
@@ -219,6 +219,10 @@ func (c *Config) decodeRoot(root *yaml.Node, top, named map[string]*instance, by
 			c.Warnings = append(c.Warnings, fmt.Sprintf("%s (line %d): falcosidekick setting not implemented by nightjar-sidekick; ignored", lk, k.Line))
 		default:
 			g, ok := globals[lk]
+			if !ok && emptyNode(v) {
+				c.Warnings = append(c.Warnings, fmt.Sprintf("%s (line %d): unknown key with an empty value; ignored", k.Value, k.Line))
+				continue
+			}
 			if !ok {
 				return fmt.Errorf("%s (line %d): unknown key (not a global setting nor an output type; types: %s)", k.Value, k.Line, typeNames(byType))
 			}
@@ -226,7 +230,7 @@ func (c *Config) decodeRoot(root *yaml.Node, top, named map[string]*instance, by
 			if v.Kind == yaml.ScalarNode && (v.Tag == "!!null" || (v.Tag == "!!str" && v.Value == "")) {
 				continue // unset: keep the default, as falcosidekick does
 			}
-			if err := checkNode(v, g.typ, g.name); err != nil {
+			if err := checkNode(v, g.typ, g.name, &c.Warnings); err != nil {
 				return err
 			}
 			// Decode this key alone into the struct, keeping the defaults
@@ -241,11 +245,11 @@ func (c *Config) decodeRoot(root *yaml.Node, top, named map[string]*instance, by
 }
 
 // decodeInto checks node against dst's type, then decodes it.
-func decodeInto(n *yaml.Node, dst any, key string) error {
+func decodeInto(n *yaml.Node, dst any, key string, warn *[]string) error {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return nil // "slack:" with nothing under it
 	}
-	if err := checkNode(n, typeOf(dst), key); err != nil {
+	if err := checkNode(n, typeOf(dst), key, warn); err != nil {
 		return err
 	}
 	if err := n.Decode(dst); err != nil {
@@ -257,7 +261,7 @@ func decodeInto(n *yaml.Node, dst any, key string) error {
 var instanceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
 // decodeNamed reads outputs: {name: {type: slack, <slack keys>}}.
-func decodeNamed(n *yaml.Node, named map[string]*instance, byType map[string]outputs.Type, top map[string]*instance) error {
+func decodeNamed(n *yaml.Node, named map[string]*instance, byType map[string]outputs.Type, top map[string]*instance, warn *[]string) error {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return nil
 	}
@@ -290,7 +294,7 @@ func decodeNamed(n *yaml.Node, named map[string]*instance, byType map[string]out
 		if err != nil {
 			return fmt.Errorf("%s (line %d): %w", key, v.Line, err)
 		}
-		if err := decodeInto(rest, in.cfg, key); err != nil {
+		if err := decodeInto(rest, in.cfg, key, warn); err != nil {
 			return err
 		}
 		named[name] = in

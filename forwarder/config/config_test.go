@@ -329,7 +329,9 @@ queue:
 	if c.ListenPort != 2801 || w.MinimumPriority != alert.PriorityDebug || w.Method != "POST" || w.Timeout != 10*time.Second || c.Queue.Dir != "./data/queue" {
 		t.Fatalf("defaults lost: %+v %+v", w, c.Queue)
 	}
-	if _, err := Parse([]byte("webhook:\n  adress: \"\"\n"), nil, types); err == nil || !strings.Contains(err.Error(), "webhook.adress (line 2): unknown key") {
-		t.Fatalf("typo with an empty value: %v", err)
+	// An unknown key that sets nothing is reported, not fatal.
+	c = parse(t, "webhook:\n  adress: \"\"\n  sqs:\n    rawjson: false\n    port: 0\nbracketreplacr:\n")
+	if strings.Join(c.Warnings, "|") != "webhook.adress (line 2): unknown key with an empty value; ignored|webhook.sqs (line 3): unknown key with an empty value; ignored|bracketreplacr (line 6): unknown key with an empty value; ignored" {
+		t.Fatalf("warnings %q", c.Warnings)
 	}
 }

@@ -232,7 +232,7 @@ func setLeaf(v reflect.Value, s string) error {
 // falcosidekick's viper does, and rewritten to the canonical spelling so
 // that decoding finds it), and every scalar must decode into its field. Errors
 // name the key path and line. secret marks values that must not be echoed.
-func checkNode(n *yaml.Node, t reflect.Type, key string) error {
+func checkNode(n *yaml.Node, t reflect.Type, key string, warn *[]string) error {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
@@ -255,7 +255,7 @@ func checkNode(n *yaml.Node, t reflect.Type, key string) error {
 	case t.Kind() == reflect.Struct:
 		if n.Kind == yaml.SequenceNode { // only as the value of a merge key
 			for _, item := range n.Content {
-				if err := checkNode(item, t, key); err != nil {
+				if err := checkNode(item, t, key, warn); err != nil {
 					return err
 				}
 			}
@@ -273,23 +273,31 @@ func checkNode(n *yaml.Node, t reflect.Type, key string) error {
 			// everywhere. Drop it before decoding.
 			if val.Kind == yaml.ScalarNode && (val.Tag == "!!null" || (val.Tag == "!!str" && val.Value == "")) && k.Tag != "!!merge" {
 				if _, ok := keys[strings.ToLower(k.Value)]; !ok {
-					return fmt.Errorf("%s (line %d): unknown key %q", join(key, k.Value), k.Line, k.Value)
+					*warn = append(*warn, fmt.Sprintf("%s (line %d): unknown key with an empty value; ignored", join(key, k.Value), k.Line))
 				}
 				continue
 			}
 			kept = append(kept, k, val)
 			if k.Tag == "!!merge" { // <<: *defaults merges a mapping, or a list of them, here
-				if err := checkNode(val, t, key); err != nil {
+				if err := checkNode(val, t, key, warn); err != nil {
 					return err
 				}
 				continue
 			}
 			f, ok := keys[strings.ToLower(k.Value)]
 			if !ok {
+				// A key that sets nothing (falcosidekick's example file
+				// lists settings nightjar lacks, empty) is reported, not
+				// fatal; one that sets something is a mistake to fix.
+				if emptyNode(val) {
+					*warn = append(*warn, fmt.Sprintf("%s (line %d): unknown key with an empty value; ignored", join(key, k.Value), k.Line))
+					kept = kept[:len(kept)-2]
+					continue
+				}
 				return fmt.Errorf("%s (line %d): unknown key %q", join(key, k.Value), k.Line, k.Value)
 			}
 			k.Value = f.name
-			if err := checkNode(val, f.typ, join(key, f.name)); err != nil {
+			if err := checkNode(val, f.typ, join(key, f.name), warn); err != nil {
 				return err
 			}
 		}
@@ -303,7 +311,7 @@ func checkNode(n *yaml.Node, t reflect.Type, key string) error {
 			return fmt.Errorf("%s (line %d): want a list, got a %s", key, n.Line, kindName(n))
 		}
 		for i, item := range n.Content {
-			if err := checkNode(item, t.Elem(), fmt.Sprintf("%s[%d]", key, i)); err != nil {
+			if err := checkNode(item, t.Elem(), fmt.Sprintf("%s[%d]", key, i), warn); err != nil {
 				return err
 			}
 		}
@@ -313,7 +321,7 @@ func checkNode(n *yaml.Node, t reflect.Type, key string) error {
 			return fmt.Errorf("%s (line %d): want a mapping, got a %s", key, n.Line, kindName(n))
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			if err := checkNode(n.Content[i+1], t.Elem(), join(key, n.Content[i].Value)); err != nil {
+			if err := checkNode(n.Content[i+1], t.Elem(), join(key, n.Content[i].Value), warn); err != nil {
 				return err
 			}
 		}
@@ -388,3 +396,40 @@ func yamlProblem(err error, t reflect.Type) string {
 
 // typeOf returns the struct type that v points to.
 func typeOf(v any) reflect.Type { return reflect.TypeOf(v).Elem() }
+
+// emptyNode reports whether a YAML value sets nothing: null, "", false, 0,
+// or collections of those.
+func emptyNode(n *yaml.Node) bool {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		switch n.Tag {
+		case "!!null":
+			return true
+		case "!!str":
+			return n.Value == ""
+		case "!!bool":
+			return strings.EqualFold(n.Value, "false")
+		case "!!int", "!!float":
+			return n.Value == "0"
+		}
+		return false
+	case yaml.MappingNode:
+		for i := 1; i < len(n.Content); i += 2 {
+			if !emptyNode(n.Content[i]) {
+				return false
+			}
+		}
+		return true
+	case yaml.SequenceNode:
+		for _, c := range n.Content {
+			if !emptyNode(c) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
