@@ -298,7 +298,7 @@ func TestProbesAndDeadLetters(t *testing.T) {
 
 	// A delivery given up shows in /api/v1/deadletters.
 	f.do(t, "POST", "/", validAlert)
-	if err := next(t, f.q, "hook").DeadLetter(context.Background(), "permanent", "HTTP 400 Bad Request"); err != nil {
+	if err := next(t, f.q, "hook").DeadLetter(context.Background(), "permanent", "HTTP 400 Bad Request", 1); err != nil {
 		t.Fatal(err)
 	}
 	resp, b = f.do(t, "GET", "/api/v1/deadletters?limit=10", "")
@@ -307,7 +307,7 @@ func TestProbesAndDeadLetters(t *testing.T) {
 		DeadLetters []queue.DeadLetter
 	}
 	if err := json.Unmarshal(b, &dl); err != nil || resp.StatusCode != 200 || dl.Count != 1 || dl.DeadLetters[0].Output != "hook" ||
-		dl.DeadLetters[0].Reason != "permanent" || !bytes.Contains(dl.DeadLetters[0].Alert, []byte("Read sensitive file untrusted")) {
+		dl.DeadLetters[0].Reason != "permanent" || dl.DeadLetters[0].Attempts != 1 || !bytes.Contains(dl.DeadLetters[0].Alert, []byte("Read sensitive file untrusted")) {
 		t.Fatalf("deadletters: %d %s", resp.StatusCode, b)
 	}
 	if resp, _ := f.do(t, "GET", "/api/v1/deadletters?limit=abc", ""); resp.StatusCode != 400 {
