@@ -194,9 +194,9 @@ func TestPermanentErrorDeadLetters(t *testing.T) {
 		}
 	}
 	eventually(t, "empty queue", func() bool { return q.Depth()["a"] == 0 })
-	if got := testutil.ToFloat64(m.DeadLetters.WithLabelValues("a", metrics.DeadPermanent)); got != 3 {
-		t.Errorf("dead letters metric = %v", got)
-	}
+	eventually(t, "dead letters metric", func() bool {
+		return testutil.ToFloat64(m.DeadLetters.WithLabelValues("a", metrics.DeadPermanent)) == 3
+	})
 	if n := len(s.times(testAlert(0).UUID)); n != 1 {
 		t.Errorf("a permanent error was retried: %d attempts", n)
 	}
@@ -222,9 +222,10 @@ func TestMaxAgeDeadLetters(t *testing.T) {
 			t.Errorf("dead letter says %d attempts, the destination saw %d", dl.Attempts, n)
 		}
 	}
-	if got := testutil.ToFloat64(m.DeadLetters.WithLabelValues("a", metrics.DeadMaxAge)); got != 2 {
-		t.Errorf("dead letters metric = %v", got)
-	}
+	// The metric follows the dead letter's store by a moment.
+	eventually(t, "dead letters metric", func() bool {
+		return testutil.ToFloat64(m.DeadLetters.WithLabelValues("a", metrics.DeadMaxAge)) == 2
+	})
 	eventually(t, "empty queue", func() bool { return q.Depth()["a"] == 0 })
 }
 
