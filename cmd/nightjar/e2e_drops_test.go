@@ -14,9 +14,11 @@ import (
 
 // A kernel ring too small for a burst loses events: nightjar says so with
 // the internal alert and in its metrics.
+//
+// Not parallel: the bursts would overflow the rings of the other tests'
+// detectors too, and make them miss the behaviours they wait for.
 func TestKernelDropsRaiseInternalAlert(t *testing.T) {
 	requireRoot(t)
-	t.Parallel()
 	r := newReceiver(t)
 	p := startNightjar(t, r, "-o", "syscall_buf_size=4096", "-o", "metrics.enabled=true",
 		"-o", "metrics.listen_address=127.0.0.1:0")
