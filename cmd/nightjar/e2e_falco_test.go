@@ -1,9 +1,11 @@
 package main
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/nightjar-sec/nightjar/alert"
@@ -135,5 +137,50 @@ func TestFalcoRulesEndToEnd(t *testing.T) {
 		}
 		expectAlert(t, r, p, t.Name(), alert.PriorityWarning, byName("Read sensitive file trusted after startup", "nginx"),
 			map[string]string{"fd.name": "/etc/shadow"})
+	})
+
+	// Falco's container rules, in a container made for the test (a
+	// runtime-named cgroup).
+	t.Run("container", func(t *testing.T) {
+		c := newContainer(t)
+		inCtr := func(rule, name string) func(*alert.Alert) bool {
+			return func(a *alert.Alert) bool {
+				return a.Rule == rule && a.OutputFields["proc.name"] == name
+			}
+		}
+		ctrDir := t.TempDir()
+		// The shell's parent is named as runc is (Falco's container_entrypoint).
+		c.run(t, helperAs(t, ctrDir, "runc"), "pty-shell")
+		expectAlert(t, r, p, "Terminal shell in container", alert.PriorityNotice,
+			func(a *alert.Alert) bool {
+				return a.Rule == "Terminal shell in container" && a.OutputFields["proc.pname"] == "runc"
+			}, nil)
+
+		nc, err := exec.LookPath("nc.traditional")
+		if err != nil {
+			t.Fatal("nc.traditional (Debian package netcat-traditional, listed in .ci/packages) is not installed")
+		}
+		ncLink := filepath.Join(ctrDir, "nc")
+		if err := os.Symlink(nc, ncLink); err != nil {
+			t.Fatal(err)
+		}
+		ln := listen(t, "127.0.0.1:0")
+		c.run(t, ncLink, "", "-w", "1", "-e", "/bin/true", "127.0.0.1", strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+		expectAlert(t, r, p, "Netcat Remote Code Execution in Container", alert.PriorityWarning,
+			inCtr("Netcat Remote Code Execution in Container", "nc"), nil)
+
+		c.run(t, helperAs(t, ctrDir, "fjsniff"), "packet-socket")
+		expectAlert(t, r, p, "Packet socket created in container", alert.PriorityNotice,
+			inCtr("Packet socket created in container", "fjsniff"), nil)
+
+		c.run(t, helperAs(t, ctrDir, "fjrev"), "revshell", ln.Addr().String())
+		expectAlert(t, r, p, "Redirect STDOUT/STDIN to Network Connection in Container", alert.PriorityNotice,
+			inCtr("Redirect STDOUT/STDIN to Network Connection in Container", "fjrev"), nil)
+
+		ra := filepath.Join(ctrDir, "release_agent")
+		os.WriteFile(ra, nil, 0o600)
+		c.run(t, helperAs(t, ctrDir, "fjescape"), "open-trunc", ra)
+		expectAlert(t, r, p, "Detect release_agent File Container Escapes", alert.PriorityCritical,
+			inCtr("Detect release_agent File Container Escapes", "fjescape"), nil)
 	})
 }

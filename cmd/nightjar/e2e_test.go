@@ -343,7 +343,9 @@ func startNightjar(t testing.TB, r *receiver, args ...string) *nightjarProc {
 	requireRoot(t)
 	bin := nightjarBinary(t)
 	args = append([]string{"-o", "http_output.enabled=true", "-o", "http_output.url=" + r.srv.URL + "/",
-		"-o", "stdout_output.enabled=false", "-o", "json_output=true"}, args...)
+		"-o", "stdout_output.enabled=false", "-o", "json_output=true",
+		// 32 MiB ring: other tests (and CI's other packages) may be busy.
+		"-o", "syscall_buf_size_preset=6"}, args...)
 	cmd := exec.Command(bin, args...)
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
