@@ -9,7 +9,8 @@
 //     ("warning" matches Warning and more severe), tags_any needs one of the
 //     tags, tags_all needs all of them, rule is a glob over the rule name
 //     (path.Match syntax, where '*' also crosses '/'), source is the event
-//     source exactly (syscall, k8s_audit, ...).
+//     source exactly (syscall, k8s_audit, ...; an alert without one is
+//     syscall, Falco's default).
 //   - The first matching route wins, unless it sets continue: true, in which
 //     case the following routes are tried too. The alert goes to the union of
 //     the outputs of the routes that matched.
@@ -134,8 +135,14 @@ func (m *Match) matches(a *alert.Alert) (bool, string) {
 	if m.Priority != nil && !a.Priority.AtLeast(*m.Priority) {
 		return false, fmt.Sprintf("priority %s is below %s", a.Priority, *m.Priority)
 	}
-	if m.Source != "" && a.Source != m.Source {
-		return false, fmt.Sprintf("source %q is not %q", a.Source, m.Source)
+	if m.Source != "" {
+		src := a.Source
+		if src == "" {
+			src = "syscall" // older Falco versions leave out the default source
+		}
+		if src != m.Source {
+			return false, fmt.Sprintf("source %q is not %q", src, m.Source)
+		}
 	}
 	if m.Rule != "" {
 		if ok, _ := path.Match(toGlob(m.Rule), toGlob(a.Rule)); !ok {

@@ -80,6 +80,16 @@ func TestRoutingTable(t *testing.T) {
 	}
 }
 
+func TestMissingSourceIsSyscall(t *testing.T) {
+	r, err := New([]Route{{Match: Match{Source: "syscall"}, Outputs: []string{"a"}}}, []Output{{"a", 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Outputs(mk(alert.PriorityDebug, "r", "")); !slices.Equal(got, []string{"a"}) {
+		t.Fatalf("got %v", got)
+	}
+}
+
 func TestNoMatchReachesOnlyUnnamed(t *testing.T) {
 	r, err := New([]Route{{Match: Match{Source: "k8s_audit"}, Outputs: []string{"a"}}}, []Output{{"a", 0}, {"b", 0}})
 	if err != nil {
