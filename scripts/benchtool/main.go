@@ -1,0 +1,37 @@
+// Command benchtool is the part of `make bench` (scripts/bench.sh) that is not
+// a Go benchmark: the detector's end-to-end overhead (the real nightjar
+// binary, capture and rules, against the same loops without it), and the
+// summary and plots made from the raw `go test -bench` output of a run.
+//
+//	benchtool detector -nightjar BIN -rules FILE ...   prints benchmark lines
+//	benchtool summary DIR                              prints the ratio table
+//	benchtool plot DIR OUTDIR                          writes PNG bar charts
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: benchtool detector|summary|plot ...")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "detector":
+		err = runDetector(os.Args[2:])
+	case "summary":
+		err = runSummary(os.Args[2:])
+	case "plot":
+		err = runPlot(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown subcommand %q (want detector, summary or plot)", os.Args[1])
+	}
+	if err != nil {
+		slog.Error("benchtool "+os.Args[1], "err", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,293 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// results holds every metric of a run: results[key][unit] is the list of
+// values (one per -count repetition or round). The key is the package's last
+// path elements and the benchmark name without the GOMAXPROCS suffix, for
+// example "forwarder/api BenchmarkIngest/bare/c16".
+type results map[string]map[string][]float64
+
+var procsSuffix = regexp.MustCompile(`-\d+$`)
+
+// parseDir reads every *.txt of a run directory: `go test -bench` output,
+// and benchtool detector output (file detector.txt, package "detector-e2e").
+func parseDir(dir string) (results, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.txt"))
+	if err != nil {
+		return nil, err
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no *.txt results in %s", dir)
+	}
+	res := results{}
+	for _, f := range files {
+		if err := res.parseFile(f); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (res results) parseFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	pkg := strings.TrimSuffix(filepath.Base(path), ".txt")
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if p, ok := strings.CutPrefix(line, "pkg: "); ok {
+			pkg = strings.TrimPrefix(strings.TrimSpace(p), "github.com/nightjar-sec/nightjar/")
+			continue
+		}
+		if !strings.HasPrefix(line, "Benchmark") {
+			continue
+		}
+		f := strings.Fields(line)
+		// name, iterations, then value/unit pairs.
+		if len(f) < 4 || len(f)%2 != 0 {
+			continue
+		}
+		if _, err := strconv.Atoi(f[1]); err != nil {
+			continue
+		}
+		key := pkg + " " + procsSuffix.ReplaceAllString(f[0], "")
+		if res[key] == nil {
+			res[key] = map[string][]float64{}
+		}
+		for i := 2; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				continue
+			}
+			res[key][f[i+1]] = append(res[key][f[i+1]], v)
+		}
+	}
+	return sc.Err()
+}
+
+// get is the median of a metric, NaN when the run did not produce it.
+func (res results) get(key, unit string) float64 {
+	vs := res[key][unit]
+	if len(vs) == 0 {
+		return math.NaN()
+	}
+	s := append([]float64(nil), vs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// spread is "min-max" of a metric's values when it was measured more than once.
+func (res results) spread(key, unit string, format func(float64) string) string {
+	vs := res[key][unit]
+	if len(vs) < 2 {
+		return ""
+	}
+	lo, hi := vs[0], vs[0]
+	for _, v := range vs {
+		lo, hi = math.Min(lo, v), math.Max(hi, v)
+	}
+	return fmt.Sprintf(" (%s-%s, n=%d)", format(lo), format(hi), len(vs))
+}
+
+// row is one line of the summary: a figure, what it is compared with (a
+// same-run baseline or a target) and whether the target is met.
+type row struct {
+	area, what, value, against, ratio, target, verdict string
+}
+
+func verdict(ok bool, measured bool) string {
+	switch {
+	case !measured:
+		return "not measured"
+	case ok:
+		return "met"
+	default:
+		return "NOT met"
+	}
+}
+
+func num(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "n/a"
+	case math.Abs(v) >= 100:
+		return humanInt(v)
+	case math.Abs(v) >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	default:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	}
+}
+
+func humanInt(v float64) string {
+	s := strconv.FormatFloat(math.Round(v), 'f', 0, 64)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+func ratio(a, b float64) float64 { return a / b }
+
+func ratioStr(r float64) string {
+	if math.IsNaN(r) || math.IsInf(r, 0) {
+		return "n/a"
+	}
+	return strconv.FormatFloat(r, 'f', 3, 64)
+}
+
+func ms(us float64) string { return num(us/1000) + " ms" }
+
+// The benchmark keys the summary reads.
+const (
+	kIngest   = "forwarder/api BenchmarkIngest/"
+	kPaced    = "forwarder/api BenchmarkIngestPaced"
+	kBacklog  = "cmd/nightjar-sidekick BenchmarkBacklogRSS"
+	kDeliver  = "forwarder/dispatch BenchmarkDeliver/webhook/"
+	kBPFExec  = "bpf BenchmarkExec/"
+	kBPFOpen  = "bpf BenchmarkOpenClose/"
+	kBPFRate  = "bpf BenchmarkExecRate"
+	kDetExec  = "detector-e2e BenchmarkDetectorExec/"
+	kDetOpen  = "detector-e2e BenchmarkDetectorOpenClose/"
+	kDetCPU   = "detector-e2e BenchmarkDetectorCPU"
+	kDetRate  = "detector-e2e BenchmarkDetectorRate/"
+	kRules    = "rules BenchmarkEngine"
+	kLatency  = "cmd/nightjar BenchmarkSyscallTo"
+	kFilter   = "rules/filter BenchmarkMatch/"
+	kSysevent = "detector/sysevent Benchmark"
+)
+
+func (res results) rows() []row {
+	var rows []row
+	add := func(r row) { rows = append(rows, r) }
+
+	// Sidekick ingest: durable against the bare handler, same run.
+	for _, c := range []string{"c16", "c64"} {
+		d, b := res.get(kIngest+"durable/"+c, "alerts/s"), res.get(kIngest+"bare/"+c, "alerts/s")
+		r := ratio(d, b)
+		add(row{"sidekick", "durable ingest rate, " + c, num(d) + " alerts/s", "bare handler " + num(b) + " alerts/s",
+			ratioStr(r), ">= 0.5 of bare", verdict(r >= 0.5, !math.IsNaN(r))})
+	}
+	p99 := res.get(kPaced, "p99-µs")
+	add(row{"sidekick", "p99 latency, paced 5,000 alerts/s (durable)", ms(p99) + " (p50 " + ms(res.get(kPaced, "p50-µs")) + ")",
+		"bare c16 closed-loop p99 " + ms(res.get(kIngest+"bare/c16", "p99-µs")), ratioStr(ratio(p99, 5000)) + " of target", "< 5 ms",
+		verdict(p99 < 5000, !math.IsNaN(p99))})
+	rss, peak, backlog := res.get(kBacklog, "rss-MB"), res.get(kBacklog, "peak-rss-MB"), res.get(kBacklog, "backlog")
+	add(row{"sidekick", "RSS with " + num(backlog) + " alerts backlogged", num(rss) + " MB (peak during ingest " + num(peak) + " MB)",
+		"target 150 MB", ratioStr(ratio(rss, 150)) + " of target", "< 150 MB with 1,000,000",
+		verdict(rss < 150 && backlog >= 1e6, !math.IsNaN(rss))})
+	for _, w := range []string{"w4", "w16"} {
+		v := res.get(kDeliver+w, "alerts/s")
+		add(row{"sidekick", "delivery to a local webhook, " + w, num(v) + " alerts/s", "", "", "", ""})
+	}
+
+	// Capture overhead, kernel side only (bpf package, no rules).
+	overhead := func(area, what, key, unit, target string, limit float64) {
+		on, off := res.get(key+"on", unit), res.get(key+"off", unit)
+		r := ratio(on, off)
+		onw, offw := res.get(key+"on", "ns/op"), res.get(key+"off", "ns/op")
+		add(row{area, what + " (CPU)", num(on) + " ns/op" + res.spread(key+"on", unit, num),
+			"off " + num(off) + " ns/op" + res.spread(key+"off", unit, num), ratioStr(r), target, verdict(r <= limit, !math.IsNaN(r))})
+		add(row{area, what + " (wall)", num(onw) + " ns/op", "off " + num(offw) + " ns/op", ratioStr(ratio(onw, offw)), target,
+			verdict(ratio(onw, offw) <= limit, !math.IsNaN(onw))})
+	}
+	overhead("bpf (capture only)", "exec loop, children CPU", kBPFExec, "child-cpu-ns/op", "<= 1.05", 1.05)
+	overhead("bpf (capture only)", "open/close loop, thread CPU", kBPFOpen, "cpu-ns/op", "<= 1.15", 1.15)
+	if on := res.get(kBPFOpen+"on-regs", "cpu-ns/op"); !math.IsNaN(on) {
+		r := ratio(on, res.get(kBPFOpen+"off", "cpu-ns/op"))
+		add(row{"bpf (capture only)", "open/close loop, ArgsFromRegisters (CPU)", num(on) + " ns/op", "off (above)", ratioStr(r), "<= 1.15", verdict(r <= 1.15, true)})
+	}
+	rate, drops := res.get(kBPFRate, "execs/s"), res.get(kBPFRate, "drops")
+	add(row{"bpf (capture only)", "exec rate, 4 spawners", num(rate) + " execs/s", "", "", "0 drops", verdict(drops == 0, !math.IsNaN(drops)) + " (" + num(drops) + " drops)"})
+
+	// The same with the real detector: capture, state and Falco stable +
+	// project rules.
+	overhead("detector (capture+rules)", "exec loop, children CPU", kDetExec, "child-cpu-ns/op", "<= 1.05", 1.05)
+	overhead("detector (capture+rules)", "open/close loop, thread CPU", kDetOpen, "cpu-ns/op", "<= 1.15", 1.15)
+	core := res.get(kDetCPU, "core-%-at-10k-ev/s")
+	add(row{"detector (capture+rules)", "detector CPU per 10,000 events/s", num(core) + " % of a core" + res.spread(kDetCPU, "core-%-at-10k-ev/s", num),
+		num(res.get(kDetCPU, "cpu-ns/event")) + " CPU-ns/event", "", "", ""})
+	best, bestName, anyDrops := math.NaN(), "", 0.0
+	for key := range res {
+		if !strings.HasPrefix(key, kDetRate) {
+			continue
+		}
+		d := res.get(key, "drops")
+		anyDrops += d
+		if ev := res.get(key, "events/s"); d == 0 && (math.IsNaN(best) || ev > best) {
+			best, bestName = ev, strings.TrimPrefix(key, kDetRate)
+		}
+	}
+	add(row{"detector (capture+rules)", "highest kernel event rate with 0 drops", num(best) + " events/s (" + bestName + ")",
+		"drops over all steps: " + num(anyDrops), "", "0 drops at the highest exec rate", verdict(anyDrops == 0, !math.IsNaN(best))})
+	for _, p := range []string{"HTTPOutput", "WebhookThroughSidekick"} {
+		k := kLatency + p
+		add(row{"detector (capture+rules)", "syscall->alert latency, " + p, "p50 " + num(res.get(k, "p50-ms")) + " ms, p99 " + num(res.get(k, "p99-ms")) + " ms", "", "", "", ""})
+	}
+
+	// Rules engine: events per CPU-second on one core.
+	for _, b := range []string{"Realistic", "RealisticStable", "NoMatch"} {
+		k := kRules + b
+		v := res.get(k, "events/cpu-s")
+		add(row{"rules", "engine " + b + ", events per CPU-second (1 core)", num(v) + res.spread(k, "events/cpu-s", num),
+			"wall " + num(res.get(k, "events/s")) + " events/s", ratioStr(ratio(v, 1e6)) + " of target", ">= 1,000,000", verdict(v >= 1e6, !math.IsNaN(v))})
+	}
+	a := res.get(kRules+"NoMatch", "allocs/op")
+	add(row{"rules", "allocs per non-matching event", num(a), "matching (Realistic): " + num(res.get(kRules+"Realistic", "allocs/op")), "", "0", verdict(a == 0, !math.IsNaN(a))})
+	maxAllocs, n := 0.0, 0
+	for key := range res {
+		if strings.HasPrefix(key, kFilter) {
+			maxAllocs = math.Max(maxAllocs, res.get(key, "allocs/op"))
+			n++
+		}
+	}
+	add(row{"rules/filter", fmt.Sprintf("allocs per Match, worst of %d conditions", n), num(maxAllocs), "", "", "0", verdict(maxAllocs == 0, n > 0)})
+	for _, b := range []string{"HandleOpenClose", "ForkExecExit"} {
+		k := kSysevent + b
+		add(row{"detector/sysevent", b, num(res.get(k, "ns/op")) + " ns/op, " + num(res.get(k, "allocs/op")) + " allocs/op", "", "", "", ""})
+	}
+	return rows
+}
+
+func runSummary(args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("usage: benchtool summary DIR")
+	}
+	res, err := parseDir(args[0])
+	if err != nil {
+		return err
+	}
+	fmt.Println("| area | figure | value | same-run baseline / reference | ratio | target | verdict |")
+	fmt.Println("|---|---|---|---|---|---|---|")
+	for _, r := range res.rows() {
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s |\n", r.area, r.what, r.value, r.against, r.ratio, r.target, r.verdict)
+	}
+	return nil
+}
