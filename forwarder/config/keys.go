@@ -231,7 +231,9 @@ func setLeaf(v reflect.Value, s string) error {
 // position must be one of the struct's keys (matched case-insensitively, as
 // falcosidekick's viper does, and rewritten to the canonical spelling so
 // that decoding finds it), and every scalar must decode into its field. Errors
-// name the key path and line. secret marks values that must not be echoed.
+// name the key path and line, and never echo a value (it may be a secret).
+// Empty values are dropped (they keep the default); unknown keys that set
+// nothing are appended to warn rather than failing.
 func checkNode(n *yaml.Node, t reflect.Type, key string, warn *[]string) error {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
