@@ -128,6 +128,8 @@ func num(v float64) string {
 	switch {
 	case math.IsNaN(v):
 		return "n/a"
+	case v == math.Trunc(v) && math.Abs(v) < 1e15:
+		return humanInt(v)
 	case math.Abs(v) >= 100:
 		return humanInt(v)
 	case math.Abs(v) >= 10:
@@ -213,13 +215,13 @@ func (res results) rows() []row {
 		on, off := res.get(key+"on", unit), res.get(key+"off", unit)
 		r := ratio(on, off)
 		onw, offw := res.get(key+"on", "ns/op"), res.get(key+"off", "ns/op")
-		add(row{area, what + " (CPU)", num(on) + " ns/op" + res.spread(key+"on", unit, num),
+		add(row{area, what + " (" + strings.TrimSuffix(unit, "/op") + ")", num(on) + " ns/op" + res.spread(key+"on", unit, num),
 			"off " + num(off) + " ns/op" + res.spread(key+"off", unit, num), ratioStr(r), target, verdict(r <= limit, !math.IsNaN(r))})
 		add(row{area, what + " (wall)", num(onw) + " ns/op", "off " + num(offw) + " ns/op", ratioStr(ratio(onw, offw)), target,
 			verdict(ratio(onw, offw) <= limit, !math.IsNaN(onw))})
 	}
-	overhead("bpf (capture only)", "exec loop, children CPU", kBPFExec, "child-cpu-ns/op", "<= 1.05", 1.05)
-	overhead("bpf (capture only)", "open/close loop, thread CPU", kBPFOpen, "cpu-ns/op", "<= 1.15", 1.15)
+	overhead("bpf (capture only)", "exec loop", kBPFExec, "child-cpu-ns/op", "<= 1.05", 1.05)
+	overhead("bpf (capture only)", "open/close loop", kBPFOpen, "cpu-ns/op", "<= 1.15", 1.15)
 	if on := res.get(kBPFOpen+"on-regs", "cpu-ns/op"); !math.IsNaN(on) {
 		r := ratio(on, res.get(kBPFOpen+"off", "cpu-ns/op"))
 		add(row{"bpf (capture only)", "open/close loop, ArgsFromRegisters (CPU)", num(on) + " ns/op", "off (above)", ratioStr(r), "<= 1.15", verdict(r <= 1.15, true)})
@@ -229,8 +231,8 @@ func (res results) rows() []row {
 
 	// The same with the real detector: capture, state and Falco stable +
 	// project rules.
-	overhead("detector (capture+rules)", "exec loop, children CPU", kDetExec, "child-cpu-ns/op", "<= 1.05", 1.05)
-	overhead("detector (capture+rules)", "open/close loop, thread CPU", kDetOpen, "cpu-ns/op", "<= 1.15", 1.15)
+	overhead("detector (capture+rules)", "exec loop", kDetExec, "child-cpu-ns/op", "<= 1.05", 1.05)
+	overhead("detector (capture+rules)", "open/close loop", kDetOpen, "cpu-ns/op", "<= 1.15", 1.15)
 	core := res.get(kDetCPU, "core-%-at-10k-ev/s")
 	add(row{"detector (capture+rules)", "detector CPU per 10,000 events/s", num(core) + " % of a core" + res.spread(kDetCPU, "core-%-at-10k-ev/s", num),
 		num(res.get(kDetCPU, "cpu-ns/event")) + " CPU-ns/event", "", "", ""})
