@@ -48,21 +48,36 @@ func (res results) parseFile(path string) error {
 	pkg := strings.TrimSuffix(filepath.Base(path), ".txt")
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	pending := ""
 	for sc.Scan() {
 		line := sc.Text()
 		if p, ok := strings.CutPrefix(line, "pkg: "); ok {
 			pkg = strings.TrimPrefix(strings.TrimSpace(p), "github.com/nightjar-sec/nightjar/")
 			continue
 		}
-		if !strings.HasPrefix(line, "Benchmark") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
 			continue
 		}
-		f := strings.Fields(line)
+		// A log line written while a benchmark ran splits its result:
+		// "BenchmarkX-2 <log line>", then "<iterations> <value> <unit>...".
+		if _, err := strconv.Atoi(f[0]); err == nil && pending != "" {
+			f = append([]string{pending}, f...)
+		}
+		if !strings.HasPrefix(f[0], "Benchmark") {
+			pending = ""
+			continue
+		}
+		pending = ""
 		// name, iterations, then value/unit pairs.
-		if len(f) < 4 || len(f)%2 != 0 {
+		if len(f) < 2 {
 			continue
 		}
 		if _, err := strconv.Atoi(f[1]); err != nil {
+			pending = f[0]
+			continue
+		}
+		if len(f) < 4 || len(f)%2 != 0 {
 			continue
 		}
 		key := pkg + " " + procsSuffix.ReplaceAllString(f[0], "")
