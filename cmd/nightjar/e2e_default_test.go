@@ -167,6 +167,44 @@ func TestDefaultRulesEndToEnd(t *testing.T) {
 		expectAlert(t, r, p, "setuid(0)", alert.PriorityCritical, byPID("Privilege change to root by non-root process", pid), nil)
 	})
 
+	t.Run("shell spawned by a server", func(t *testing.T) {
+		h := helperAs(t, dir, "nginx")
+		runHelper(t, h, "spawn", "/bin/sh", "-c", "true")
+		expectAlert(t, r, p, "nginx -> sh", alert.PriorityError,
+			byField("Shell spawned by server process", "proc.pname", "nginx"), map[string]string{"proc.name": "sh"})
+	})
+	t.Run("system account with a terminal shell", func(t *testing.T) {
+		h := helperAs(t, dir, "njsu")
+		runHelper(t, h, "pty-shell", "33") // www-data on Debian
+		expectAlert(t, r, p, "www-data shell", alert.PriorityWarning,
+			byField("System account ran an interactive shell", "user.uid", "33"), map[string]string{"proc.name": "sh"})
+	})
+	t.Run("write below /etc", func(t *testing.T) {
+		f := "/etc/nightjar-e2e-" + randHex(4)
+		defer os.Remove(f)
+		pid := runHelper(t, helperAs(t, dir, "njetc"), "create", f)
+		expectAlert(t, r, p, "write /etc", alert.PriorityError, byPID("Write below /etc", pid), map[string]string{"fd.name": f})
+	})
+	t.Run("write and mkdir below a binary directory", func(t *testing.T) {
+		f := "/usr/local/bin/nightjar-e2e-" + randHex(4)
+		defer os.Remove(f)
+		pid := runHelper(t, helperAs(t, dir, "njbin"), "create", f)
+		expectAlert(t, r, p, "write bin dir", alert.PriorityError, byPID("Write below binary directory", pid), map[string]string{"fd.name": f})
+		d := "/usr/local/bin/.nightjar-e2e-" + randHex(4)
+		defer os.Remove(d)
+		pid = runHelper(t, helperAs(t, dir, "njmkdir"), "mkdir", d)
+		expectAlert(t, r, p, "mkdir bin dir", alert.PriorityError, byPID("Directory created below binary directory", pid), map[string]string{"fs.path.name": d})
+	})
+	t.Run("shell history and logs deleted", func(t *testing.T) {
+		hist := filepath.Join(dir, ".bash_history")
+		os.WriteFile(hist, []byte("ls\n"), 0o600)
+		pid := runHelper(t, helperAs(t, dir, "njrm"), "unlink", hist)
+		expectAlert(t, r, p, "rm .bash_history", alert.PriorityWarning, byPID("Shell history cleared", pid), nil)
+		log := "/var/log/nightjar-e2e-" + randHex(4) + ".log"
+		os.WriteFile(log, nil, 0o600)
+		pid = runHelper(t, helperAs(t, dir, "njrmlog"), "unlink", log)
+		expectAlert(t, r, p, "rm log", alert.PriorityWarning, byPID("Log file deleted", pid), map[string]string{"fs.path.name": log})
+	})
 	// A container made for the test: a runtime-style cgroup; namespaces
 	// come from the behaviours themselves (unshare).
 	t.Run("container", func(t *testing.T) {

@@ -69,6 +69,20 @@ func helper(action string, args []string) int {
 			}
 			f.Close()
 		}
+	case "create":
+		f, err := os.OpenFile(args[0], os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			return fail(err)
+		}
+		f.Close()
+	case "mkdir":
+		if err := os.Mkdir(args[0], 0o755); err != nil {
+			return fail(err)
+		}
+	case "unlink":
+		if err := os.Remove(args[0]); err != nil {
+			return fail(err)
+		}
 	case "open-trunc":
 		f, err := os.OpenFile(args[0], os.O_WRONLY|os.O_TRUNC, 0)
 		if err != nil {
@@ -232,6 +246,10 @@ func helper(action string, args []string) int {
 		c := exec.Command("/bin/sh", "-c", "true")
 		c.Stdin, c.Stdout, c.Stderr = pts, pts, pts
 		c.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
+		if len(args) > 0 { // run the shell as this uid (a system account)
+			uid, _ := strconv.Atoi(args[0])
+			c.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}
+		}
 		if err := c.Run(); err != nil {
 			return fail(err)
 		}
