@@ -360,12 +360,13 @@ func runEngine(ctx context.Context, o Options, cfg *Config, src *field.Source, r
 	sys := rs.Source("syscall")
 	var raw bpf.Event
 	var loopErr error
-	emit := func(ev field.Event) func(*rules.Rule) {
-		return func(r *rules.Rule) {
-			a := r.Alert(ev)
-			a.Hostname = hostname
-			disp.Send(a)
-		}
+	// One emit function for the whole run (a closure per event would
+	// allocate on every event); cur is the event being matched.
+	var cur field.Event
+	emit := func(r *rules.Rule) {
+		a := r.Alert(cur)
+		a.Hostname = hostname
+		disp.Send(a)
 	}
 	for {
 		if !draining && stopping.Load() {
@@ -398,7 +399,8 @@ func runEngine(ctx context.Context, o Options, cfg *Config, src *field.Source, r
 		if ev == nil || sys == nil {
 			continue
 		}
-		sys.Process(ev, emit(ev))
+		cur = ev
+		sys.Process(ev, emit)
 	}
 	close(loopDone)
 	stopBG()
