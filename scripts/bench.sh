@@ -101,6 +101,9 @@ log "raw results in $out"
 cat "$out/machine.log"
 echo
 "$tools/benchtool" summary "$out" | tee "$out/summary.md"
+# Bar charts of the ratios and targets (docs/benchmarks.md embeds copies).
+"$tools/benchtool" plot "$out" "$out"
+log "plots: $out/overhead.png $out/targets.png"
 if [ ${#failed[@]} -gt 0 ]; then
 	echo "bench.sh: failed: ${failed[*]}" >&2
 	exit 1
