@@ -1,6 +1,8 @@
 package builtin
 
 import (
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/nightjar-sec/nightjar/rules"
@@ -16,10 +18,31 @@ func TestDefaultRulesLoad(t *testing.T) {
 	if err := l.Load(LocalName, Local); err != nil {
 		t.Fatal(err)
 	}
-	if errs := l.Errors(); len(errs) > 0 {
-		t.Fatal(errs)
+	rs, err := l.Compile(rules.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, w := range l.Warnings() {
 		t.Errorf("warning: %s", w)
+	}
+	if n := len(rs.Rules()); n < 30 {
+		t.Fatalf("%d rules, want at least 30", n)
+	}
+	for _, r := range rs.Rules() {
+		if !r.Enabled || r.Desc == "" || r.Output == "" {
+			t.Errorf("rule %q: enabled=%v, desc and output must be set", r.Name, r.Enabled)
+		}
+		if _, all := r.EventTypes(); all {
+			t.Errorf("rule %q matches every event type", r.Name)
+		}
+		mitre := false
+		for _, tag := range r.Tags {
+			if strings.HasPrefix(tag, "mitre_") {
+				mitre = true
+			}
+		}
+		if !mitre || !slices.ContainsFunc(r.Tags, func(t string) bool { return strings.HasPrefix(t, "T1") }) {
+			t.Errorf("rule %q: tags %v lack a MITRE tactic and technique", r.Name, r.Tags)
+		}
 	}
 }
