@@ -177,6 +177,25 @@ func TestFalcoRulesEndToEnd(t *testing.T) {
 		expectAlert(t, r, p, "Redirect STDOUT/STDIN to Network Connection in Container", alert.PriorityNotice,
 			inCtr("Redirect STDOUT/STDIN to Network Connection in Container", "fjrev"), nil)
 
+		// A binary written into the container's overlay (upper layer) and run.
+		ov := t.TempDir()
+		for _, d := range []string{"lower", "upper", "work", "merged"} {
+			os.Mkdir(filepath.Join(ov, d), 0o755)
+		}
+		merged := filepath.Join(ov, "merged")
+		opts := "lowerdir=" + filepath.Join(ov, "lower") + ",upperdir=" + filepath.Join(ov, "upper") + ",workdir=" + filepath.Join(ov, "work")
+		if out, err := exec.Command("mount", "-t", "overlay", "overlay", "-o", opts, merged).CombinedOutput(); err != nil {
+			t.Fatalf("mount overlay: %v %s", err, out)
+		}
+		defer exec.Command("umount", merged).Run()
+		data, _ := os.ReadFile("/bin/true")
+		if err := os.WriteFile(filepath.Join(merged, "fjdropped"), data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		c.run(t, filepath.Join(merged, "fjdropped"), "")
+		expectAlert(t, r, p, "Drop and execute new binary in container", alert.PriorityCritical,
+			inCtr("Drop and execute new binary in container", "fjdropped"), nil)
+
 		ra := filepath.Join(ctrDir, "release_agent")
 		os.WriteFile(ra, nil, 0o600)
 		c.run(t, helperAs(t, ctrDir, "fjescape"), "open-trunc", ra)
