@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,14 +18,41 @@ import (
 	"github.com/nightjar-sec/nightjar/alert"
 )
 
+var (
+	sidekickBuilt = make(chan struct{})
+	sidekickBin   string
+	sidekickErr   error
+	sidekickOnce  sync.Once
+	// sidekickStarted is set when the build has been started (TestMain
+	// then waits for it before removing its directory).
+	sidekickStarted bool
+)
+
+// buildSidekick builds the real nightjar-sidekick in the background (TestMain
+// starts it early: linking it takes a while), into dir.
+func buildSidekick(dir string) {
+	sidekickOnce.Do(func() {
+		sidekickStarted = true
+		go func() {
+			defer close(sidekickBuilt)
+			sidekickBin = filepath.Join(dir, "nightjar-sidekick")
+			if out, err := exec.Command("go", "build", "-o", sidekickBin, "../nightjar-sidekick").CombinedOutput(); err != nil {
+				sidekickErr = fmt.Errorf("go build nightjar-sidekick: %v\n%s", err, out)
+			}
+		}()
+	})
+}
+
 // startSidekick builds and runs the real nightjar-sidekick with a webhook
 // output to url, and returns its base URL.
 func startSidekick(tb testing.TB, webhook string) string {
 	tb.Helper()
-	bin := filepath.Join(tb.TempDir(), "nightjar-sidekick")
-	if out, err := exec.Command("go", "build", "-o", bin, "../nightjar-sidekick").CombinedOutput(); err != nil {
-		tb.Fatalf("go build nightjar-sidekick: %v\n%s", err, out)
+	buildSidekick(tb.TempDir()) // unless TestMain started it already
+	<-sidekickBuilt
+	if sidekickErr != nil {
+		tb.Fatal(sidekickErr)
 	}
+	bin := sidekickBin
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)

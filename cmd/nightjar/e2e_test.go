@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -19,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -38,11 +40,33 @@ func TestMain(m *testing.M) {
 	if action := os.Getenv("NJ_HELPER"); action != "" {
 		os.Exit(helper(action, os.Args[1:]))
 	}
+	flag.Parse()
+	sidekickDir, err := os.MkdirTemp("", "nightjar-sidekick-e2e-")
+	if err == nil && os.Geteuid() == 0 && wantsSidekick() {
+		buildSidekick(sidekickDir)
+	}
 	code := m.Run()
 	if buildDir != "" {
 		os.RemoveAll(buildDir)
 	}
+	if sidekickStarted {
+		<-sidekickBuilt
+	}
+	os.RemoveAll(sidekickDir)
 	os.Exit(code)
+}
+
+// wantsSidekick says whether this run includes a test or benchmark that
+// needs nightjar-sidekick, so that its build can start early.
+func wantsSidekick() bool {
+	run := flag.Lookup("test.run").Value.String()
+	bench := flag.Lookup("test.bench").Value.String()
+	match := func(pattern, name string) bool {
+		ok, err := regexp.MatchString(strings.Split(pattern, "/")[0], name)
+		return err != nil || ok
+	}
+	return (run == "" || match(run, "TestThroughSidekickToWebhook")) ||
+		(bench != "" && match(bench, "BenchmarkSyscallToWebhookThroughSidekick"))
 }
 
 // helper performs one behaviour and exits; the exit status says whether the
