@@ -80,8 +80,8 @@ log "detector: building nightjar and benchtool"
 CGO_ENABLED=0 $GO build -o "$tools/nightjar" ./cmd/nightjar
 $GO build -o "$tools/benchtool" ./scripts/benchtool
 log "detector: benchtool detector -rounds $ROUNDS"
-if ! "$tools/benchtool" detector -nightjar "$tools/nightjar" -falco-rules "$FALCO_RULES" -rounds "$ROUNDS" >"$out/detector.txt" 2>"$out/detector.log"; then
-	log "detector: FAILED (see $out/detector.log)"
+if ! "$tools/benchtool" detector -nightjar "$tools/nightjar" -falco-rules "$FALCO_RULES" -rounds "$ROUNDS" >"$out/detector-e2e.txt" 2>"$out/detector-e2e.log"; then
+	log "detector: FAILED (see $out/detector-e2e.log)"
 	failed+=(detector)
 fi
 bench detector-latency ./cmd/nightjar -bench . -benchtime 100x -count 1 -timeout 10m

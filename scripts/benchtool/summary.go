@@ -21,7 +21,7 @@ type results map[string]map[string][]float64
 var procsSuffix = regexp.MustCompile(`-\d+$`)
 
 // parseDir reads every *.txt of a run directory: `go test -bench` output,
-// and benchtool detector output (file detector.txt, package "detector-e2e").
+// and benchtool detector output (file detector-e2e.txt, which has no pkg line).
 func parseDir(dir string) (results, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.txt"))
 	if err != nil {
