@@ -59,6 +59,7 @@ type Queue struct {
 	cfg      Config
 	log      *slog.Logger
 	ns       *server.Server // nil with an external server
+	unlock   func()         // releases queue.dir (embedded)
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	deliver  jetstream.Stream
@@ -95,7 +96,7 @@ func Open(ctx context.Context, cfg Config, outputNames []string, log *slog.Logge
 	var err error
 	if cfg.URL == "" {
 		q.embedded = true
-		if q.ns, err = startEmbedded(cfg, q.log); err != nil {
+		if q.ns, q.unlock, err = startEmbedded(cfg, q.log); err != nil {
 			return nil, err
 		}
 		opts = append(opts, nats.InProcessServer(q.ns))
@@ -148,15 +149,24 @@ func Open(ctx context.Context, cfg Config, outputNames []string, log *slog.Logge
 	return q, nil
 }
 
-// startEmbedded runs a JetStream server in the process, storing under cfg.Dir.
-func startEmbedded(cfg Config, log *slog.Logger) (*server.Server, error) {
+// startEmbedded runs a JetStream server in the process, storing under
+// cfg.Dir, which it locks against a second process.
+func startEmbedded(cfg Config, log *slog.Logger) (_ *server.Server, unlock func(), err error) {
 	dir, err := filepath.Abs(cfg.Dir)
 	if err != nil {
-		return nil, fmt.Errorf("queue.dir: %w", err)
+		return nil, nil, fmt.Errorf("queue.dir: %w", err)
 	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return nil, fmt.Errorf("queue.dir: %w", err)
+		return nil, nil, fmt.Errorf("queue.dir: %w", err)
 	}
+	if unlock, err = lockDir(dir); err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			unlock()
+		}
+	}()
 	opts := &server.Options{
 		ServerName: "nightjar-sidekick",
 		JetStream:  true,
@@ -170,15 +180,15 @@ func startEmbedded(cfg Config, log *slog.Logger) (*server.Server, error) {
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
-		return nil, fmt.Errorf("queue: embedded NATS: %w", err)
+		return nil, nil, fmt.Errorf("queue: embedded NATS: %w", err)
 	}
 	ns.SetLoggerV2(&serverLog{log: log.With("nats", "embedded")}, false, false, false)
 	ns.Start()
 	if !ns.ReadyForConnections(30 * time.Second) {
 		ns.Shutdown()
-		return nil, fmt.Errorf("queue.dir: embedded NATS did not start (storage in %s)", dir)
+		return nil, nil, fmt.Errorf("queue.dir: embedded NATS did not start (storage in %s)", dir)
 	}
-	return ns, nil
+	return ns, unlock, nil
 }
 
 func (q *Queue) deliverStream() string { return q.cfg.Name + "_deliver" }
@@ -373,6 +383,11 @@ func (q *Queue) shutdownServer() {
 	if q.ns != nil {
 		q.ns.Shutdown()
 		q.ns.WaitForShutdown()
+		q.ns = nil
+	}
+	if q.unlock != nil {
+		q.unlock()
+		q.unlock = nil
 	}
 }
 

@@ -326,3 +326,15 @@ func TestSubjectToken(t *testing.T) {
 		t.Error("tokens collide")
 	}
 }
+
+func TestDirIsLocked(t *testing.T) {
+	cfg := testConfig(t)
+	q := open(t, cfg, "webhook")
+	if _, err := Open(context.Background(), cfg, []string{"webhook"}, nil); err == nil || !strings.HasPrefix(err.Error(), "queue.dir: ") {
+		t.Fatalf("second Open on the same dir: %v", err)
+	}
+	q.Close()
+	// Released on Close.
+	q = open(t, cfg, "webhook")
+	q.Close()
+}
