@@ -93,9 +93,12 @@ type Capture struct {
 	attached    []string
 	unavailable []string
 
-	stopFlush chan struct{}
-	flushDone chan struct{}
-	closeOnce sync.Once
+	// Records sent without a wakeup are found by waking up on a deadline
+	// every flush interval (an eventfd flush was seen to leave a reader
+	// asleep when two captures share a process); userDeadline is the one
+	// SetDeadline asked for.
+	flush        time.Duration
+	userDeadline time.Time
 
 	decoded      [KindExit + 1]atomic.Uint64
 	decodedSys   [sysCount]atomic.Uint64
@@ -271,31 +274,12 @@ func Load(cfg Config) (*Capture, error) {
 		return nil, fmt.Errorf("bpf: open ring buffer: %w", err)
 	}
 	c.bootToEpoch = bootToEpoch()
-	c.stopFlush = make(chan struct{})
-	c.flushDone = make(chan struct{})
-	go c.flushLoop(flush)
+	c.flush = flush
+	c.rd.SetDeadline(c.nextDeadline())
 	if len(c.unavailable) > 0 {
 		slog.Warn("bpf: syscalls without a tracepoint on this kernel are not captured", "syscalls", c.unavailable)
 	}
 	return c, nil
-}
-
-// flushLoop wakes the reader periodically so that records sent without a
-// wakeup are read within the interval.
-func (c *Capture) flushLoop(every time.Duration) {
-	defer close(c.flushDone)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.stopFlush:
-			return
-		case <-t.C:
-			if c.rd.AvailableBytes() > 0 {
-				c.rd.Flush()
-			}
-		}
-	}
 }
 
 // bootToEpoch returns wall-clock minus CLOCK_BOOTTIME in ns, taking the
@@ -326,8 +310,13 @@ func (c *Capture) Unavailable() []string { return append([]string(nil), c.unavai
 func (c *Capture) Read(ev *Event) error {
 	for {
 		if err := c.rd.ReadInto(&c.rec); err != nil {
-			if errors.Is(err, ringbuf.ErrFlushed) {
-				continue // the periodic wakeup, after the ring was drained
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if !c.userDeadline.IsZero() && !time.Now().Before(c.userDeadline) {
+					return err
+				}
+				// The periodic wakeup: the ring was looked at and is empty.
+				c.rd.SetDeadline(c.nextDeadline())
+				continue
 			}
 			if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
 				return ErrClosed
@@ -349,7 +338,20 @@ func (c *Capture) Read(ev *Event) error {
 
 // SetDeadline makes Read return os.ErrDeadlineExceeded once t passes with
 // no record waiting; the zero time removes the deadline.
-func (c *Capture) SetDeadline(t time.Time) { c.rd.SetDeadline(t) }
+func (c *Capture) SetDeadline(t time.Time) {
+	c.userDeadline = t
+	c.rd.SetDeadline(c.nextDeadline())
+}
+
+// nextDeadline is when the reader next wakes up on its own: a flush
+// interval from now, or the caller's deadline if that is sooner.
+func (c *Capture) nextDeadline() time.Time {
+	d := time.Now().Add(c.flush)
+	if !c.userDeadline.IsZero() && c.userDeadline.Before(d) {
+		d = c.userDeadline
+	}
+	return d
+}
 
 // Pending returns how many bytes of records wait in the ring.
 func (c *Capture) Pending() int { return c.rd.AvailableBytes() }
@@ -424,12 +426,6 @@ func (c *Capture) Detach() error {
 // returns ErrClosed.
 func (c *Capture) Close() error {
 	var errs []error
-	c.closeOnce.Do(func() {
-		if c.stopFlush != nil {
-			close(c.stopFlush)
-			<-c.flushDone
-		}
-	})
 	if c.rd != nil {
 		errs = append(errs, c.rd.Close())
 	}

@@ -72,11 +72,12 @@ type captureRecord struct {
 	Addr        captureSockaddrRec
 	Local       captureSockaddrRec
 	Remote      captureSockaddrRec
-	StrOff      [10]uint16
-	StrLen      [10]uint16
+	StrOff      [11]uint16
+	StrLen      [11]uint16
 	DataLen     uint32
 	Pad         uint32
 	Data        [24576]int8
+	_           [4]byte
 }
 
 type captureSockaddrRec struct {

@@ -23,6 +23,7 @@ const (
 	slotAddrPath
 	slotLocalPath
 	slotRemotePath
+	slotEnv
 	slotMax
 )
 
@@ -67,7 +68,7 @@ func fillEvent(h *captureRecord, data []byte, bootToEpoch int64, ev *Event, comm
 		strs[i] = data[off : off+n]
 	}
 
-	args := ev.Args[:0]
+	args, env := ev.Args[:0], ev.Env[:0]
 	*ev = Event{
 		Kind:     Kind(h.Kind),
 		Syscall:  Syscall(h.Sys),
@@ -123,6 +124,7 @@ func fillEvent(h *captureRecord, data []byte, bootToEpoch int64, ev *Event, comm
 		ev.StartTime = uint64(int64(h.StartBootNs) + bootToEpoch)
 	}
 	ev.Args = splitArgs(args, strs[slotArgs])
+	ev.Env = splitArgs(env, strs[slotEnv])
 	// A walk that reached the root at once has no components: "/".
 	if ev.Kind == KindExec || (ev.Syscall == SysChdir || ev.Syscall == SysFchdir) && ev.Ret == 0 {
 		if ev.Cwd == "" {

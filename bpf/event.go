@@ -62,7 +62,8 @@ type SockAddr struct {
 }
 
 // Event is one decoded record. Decode into a caller-owned Event that is
-// reused: every field is overwritten, and Args keeps its capacity.
+// reused: every field is overwritten, and Args and Env keep their capacity
+// (copy them to keep them past the next Read).
 //
 // Which argument slots a syscall fills (Falco's parameter names in
 // brackets; Ret is always the syscall's return value, -errno on failure):
@@ -154,7 +155,8 @@ type Event struct {
 
 	// Exec and process state: filled for KindExec; Cwd also for chdir/fchdir.
 	Args           []string
-	Exe            string // the executable's path, rebuilt from its dentries (no mount namespaces resolved beyond the task's root)
+	Env            []string // NAME=value, as the new image got them (up to 4 KiB, then Truncated)
+	Exe            string   // the executable's path, rebuilt from its dentries (no mount namespaces resolved beyond the task's root)
 	Cwd            string
 	Cgroup         string // the task's cgroup v2 path, e.g. /system.slice/docker-<id>.scope
 	TTY            uint32 // controlling tty as a device number (major<<20|minor), 0 if none

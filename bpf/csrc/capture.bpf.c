@@ -982,6 +982,10 @@ int sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 	struct path pwd = BPF_CORE_READ(t, fs, pwd);
 	put_path(r, SLOT_CWD, &pwd);
 	put_cgroup(r, t);
+	// The environment last: it is the first thing to give up room.
+	unsigned long es = BPF_CORE_READ(mm, env_start), ee = BPF_CORE_READ(mm, env_end);
+	if (ee > es)
+		put_user_bytes(r, SLOT_ENV, (void *)es, ee - es);
 
 	struct signal_struct *sig = BPF_CORE_READ(t, signal);
 	struct tty_struct *tty = BPF_CORE_READ(sig, tty);

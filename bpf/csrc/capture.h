@@ -97,6 +97,7 @@ enum slot {
 	SLOT_ADDR_PATH,   // AF_UNIX path of addr (abstract: starts with NUL)
 	SLOT_LOCAL_PATH,  // AF_UNIX path of local
 	SLOT_REMOTE_PATH, // AF_UNIX path of remote
+	SLOT_ENV,         // environment, NUL-separated (exec)
 	SLOT_MAX,
 };
 
