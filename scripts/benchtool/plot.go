@@ -33,7 +33,7 @@ func runPlot(args []string) error {
 	if err != nil {
 		return err
 	}
-	over := func(key, unit string) float64 { return res.get(key+"on", unit) / res.get(key+"off", unit) }
+	over := func(key, unit string) float64 { return res.pairedRatio(key+"on", key+"off", unit) }
 	overhead := []bar{
 		{"exec, capture only (CPU)", over(kBPFExec, "child-cpu-ns/op"), 1.05, false, ""},
 		{"exec, detector+rules (CPU)", over(kDetExec, "child-cpu-ns/op"), 1.05, false, ""},

@@ -173,6 +173,26 @@ func humanInt(v float64) string {
 
 func ratio(a, b float64) float64 { return a / b }
 
+// pairedRatio is the median of a/b taken repetition by repetition (the
+// off and on runs of one round or -count pass are minutes apart at most,
+// so the machine's load changes less between them than across the run);
+// with unequal counts, the ratio of the medians.
+func (res results) pairedRatio(a, b, unit string) float64 {
+	as, bs := res[a][unit], res[b][unit]
+	if len(as) == 0 || len(as) != len(bs) {
+		return res.get(a, unit) / res.get(b, unit)
+	}
+	rs := make([]float64, len(as))
+	for i := range as {
+		rs[i] = as[i] / bs[i]
+	}
+	sort.Float64s(rs)
+	if len(rs)%2 == 1 {
+		return rs[len(rs)/2]
+	}
+	return (rs[len(rs)/2-1] + rs[len(rs)/2]) / 2
+}
+
 func ratioStr(r float64) string {
 	if math.IsNaN(r) || math.IsInf(r, 0) {
 		return "n/a"
@@ -231,17 +251,17 @@ func (res results) rows() []row {
 	// Capture overhead, kernel side only (bpf package, no rules).
 	overhead := func(area, what, key, unit, target string, limit float64) {
 		on, off := res.get(key+"on", unit), res.get(key+"off", unit)
-		r := ratio(on, off)
+		r := res.pairedRatio(key+"on", key+"off", unit)
 		onw, offw := res.get(key+"on", "ns/op"), res.get(key+"off", "ns/op")
 		add(row{area, what + " (" + strings.TrimSuffix(unit, "/op") + ")", num(on) + " ns/op" + res.spread(key+"on", unit, num),
 			"off " + num(off) + " ns/op" + res.spread(key+"off", unit, num), ratioStr(r), target, verdict(r <= limit, !math.IsNaN(r))})
-		add(row{area, what + " (wall)", num(onw) + " ns/op", "off " + num(offw) + " ns/op", ratioStr(ratio(onw, offw)), target,
-			verdict(ratio(onw, offw) <= limit, !math.IsNaN(onw))})
+		add(row{area, what + " (wall)", num(onw) + " ns/op", "off " + num(offw) + " ns/op", ratioStr(res.pairedRatio(key+"on", key+"off", "ns/op")), target,
+			verdict(res.pairedRatio(key+"on", key+"off", "ns/op") <= limit, !math.IsNaN(onw))})
 	}
 	overhead("bpf (capture only)", "exec loop", kBPFExec, "child-cpu-ns/op", "<= 1.05", 1.05)
 	overhead("bpf (capture only)", "open/close loop", kBPFOpen, "cpu-ns/op", "<= 1.15", 1.15)
 	if on := res.get(kBPFOpen+"on-regs", "cpu-ns/op"); !math.IsNaN(on) {
-		r := ratio(on, res.get(kBPFOpen+"off", "cpu-ns/op"))
+		r := res.pairedRatio(kBPFOpen+"on-regs", kBPFOpen+"off", "cpu-ns/op")
 		add(row{"bpf (capture only)", "open/close loop, ArgsFromRegisters (CPU)", num(on) + " ns/op", "off (above)", ratioStr(r), "<= 1.15", verdict(r <= 1.15, true)})
 	}
 	rate, drops := res.get(kBPFRate, "execs/s"), res.get(kBPFRate, "drops")
@@ -304,6 +324,9 @@ func runSummary(args []string) error {
 	if err != nil {
 		return err
 	}
+	fmt.Println("Values are medians over the repetitions (range and count in parentheses); on/off")
+	fmt.Println("ratios are the median of the ratios taken round by round.")
+	fmt.Println()
 	fmt.Println("| area | figure | value | same-run baseline / reference | ratio | target | verdict |")
 	fmt.Println("|---|---|---|---|---|---|---|")
 	for _, r := range res.rows() {
