@@ -4,7 +4,7 @@ BIN     := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build run test bench generate vet fmt clean
+.PHONY: build run test bench generate images vet fmt clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
@@ -21,6 +21,13 @@ test:
 
 bench:
 	./scripts/bench.sh
+
+# Container images from the binaries that `make build` produced (needs a
+# Docker engine). IMAGE_PREFIX names the registry.
+IMAGE_PREFIX ?= ghcr.io/nightjar-sec
+images: build
+	docker build -f deploy/docker/sidekick.Dockerfile -t $(IMAGE_PREFIX)/nightjar-sidekick:$(VERSION) -t $(IMAGE_PREFIX)/nightjar-sidekick:latest .
+	docker build -f deploy/docker/nightjar.Dockerfile -t $(IMAGE_PREFIX)/nightjar:$(VERSION) -t $(IMAGE_PREFIX)/nightjar:latest .
 
 vet:
 	$(GO) vet ./...

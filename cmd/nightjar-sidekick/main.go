@@ -47,6 +47,9 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	if len(args) >= 2 && args[0] == "routes" && args[1] == "test" {
 		return routesTest(args[2:], environ, stdout, stderr)
 	}
+	if len(args) >= 1 && args[0] == "healthcheck" {
+		return healthcheck(args[1:], environ, stdout, stderr)
+	}
 	fs := flag.NewFlagSet("nightjar-sidekick", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("c", "", "configuration `file` (YAML); every key can also be set by environment variable (slack.webhookurl = SLACK_WEBHOOKURL)")
@@ -54,7 +57,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	check := fs.Bool("check", false, "check the configuration (file and environment), print the effective one with secrets redacted, and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage:\n  nightjar-sidekick [-c FILE] [--check]\n  nightjar-sidekick routes test -c FILE --priority P --rule R [--tags a,b] [--source S] [--json]\n  nightjar-sidekick --version\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage:\n  nightjar-sidekick [-c FILE] [--check]\n  nightjar-sidekick routes test -c FILE --priority P --rule R [--tags a,b] [--source S] [--json]\n  nightjar-sidekick healthcheck [--url URL]\n  nightjar-sidekick --version\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {

@@ -434,8 +434,8 @@ func TestAllOutputsFromEnvironment(t *testing.T) {
 			"uuid":     fmt.Sprintf("e2e00000-0000-4000-8000-%012d", i),
 			"output":   "e2e output " + p.String(),
 			"priority": p.String(), "rule": e2eRule(p),
-			"time":     time.Now().UTC().Format(time.RFC3339Nano),
-			"source":   "syscall", "hostname": "e2e-host", "tags": []string{"e2e"},
+			"time":   time.Now().UTC().Format(time.RFC3339Nano),
+			"source": "syscall", "hostname": "e2e-host", "tags": []string{"e2e"},
 			"output_fields": map[string]any{"proc.name": "sh", "fd.name": "/etc/shadow", "evt.time": 1764433916746609046},
 		})
 		resp, err := http.Post(base+"/", "application/json", bytes.NewReader(body))

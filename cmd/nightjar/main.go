@@ -29,6 +29,7 @@ Usage:
   nightjar -V FILE [-V FILE ...]   validate rule files and exit
   nightjar -L | --list             describe the loaded rules | list the fields
   nightjar test [flags] CASES.yaml run rule test cases (no kernel needed)
+  nightjar healthcheck [--url URL] probe the metrics endpoint (container healthcheck)
 
 Configuration:
   -c FILE         configuration file (default /etc/nightjar/nightjar.yaml;
@@ -85,6 +86,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "healthcheck" {
+		return healthcheck(args[1:], stdout, stderr)
+	}
 	if len(args) > 0 && args[0] == "test" {
 		return runTest(args[1:], stdout, stderr)
 	}

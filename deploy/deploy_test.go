@@ -1,0 +1,579 @@
+// Package deploy_test checks the deployment files against the code they
+// deploy: the compose file, the Kubernetes manifests, the image recipes and
+// the systemd units name only settings, flags, ports and files that the
+// binaries really have. They fail when either side changes alone.
+package deploy_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
+	"sigs.k8s.io/yaml"
+
+	"github.com/nightjar-sec/nightjar/detector"
+	"github.com/nightjar-sec/nightjar/forwarder"
+	"github.com/nightjar-sec/nightjar/forwarder/config"
+)
+
+// root is the repository root (this file lives in deploy/).
+var root = func() string { d, _ := filepath.Abs(".."); return d }()
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// binaries runs `make build` into a temporary directory, as the image
+// recipes expect (COPY bin/<name>), and returns that directory.
+func binaries(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "nightjar-deploy-bin-")
+		if buildErr != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "make", "-C", root, "build", "BIN="+binDir)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("make build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binDir
+}
+
+// command runs a checking command with a deadline: a hung binary fails its
+// test instead of stalling the suite.
+func command(name string, args ...string) *exec.Cmd {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	time.AfterFunc(time.Minute, cancel) // released once the deadline passes
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.WaitDelay = time.Second
+	return cmd
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// sidekickEnv is every environment variable the sidekick reads: its global
+// settings and every output's keys.
+func sidekickEnv(t *testing.T) map[string]bool {
+	known := map[string]bool{}
+	for _, kv := range config.Keys() {
+		known[kv[1]] = true
+	}
+	for _, typ := range forwarder.OutputTypes {
+		for _, kv := range config.OutputKeys(typ) {
+			known[kv[1]] = true
+		}
+	}
+	// Read by the AWS SDK's standard configuration chain, not by our keys.
+	for _, v := range []string{"AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA", "AWS_PROFILE"} {
+		known[v] = true
+	}
+	if len(known) < 40 {
+		t.Fatalf("only %d sidekick variables known: the key listing is broken", len(known))
+	}
+	return known
+}
+
+func loadCompose(t *testing.T, env []string) *types.Project {
+	t.Helper()
+	opts, err := cli.NewProjectOptions([]string{filepath.Join(root, "docker-compose.yml")},
+		cli.WithWorkingDirectory(root), cli.WithEnv(env), cli.WithInterpolation(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := opts.LoadProject(context.Background())
+	if err != nil {
+		t.Fatalf("docker-compose.yml does not load: %v", err)
+	}
+	return p
+}
+
+func TestComposeFile(t *testing.T) {
+	p := loadCompose(t, []string{"SLACK_WEBHOOKURL=https://hooks.slack.com/services/T0/B0/x"})
+	sk, err := p.GetService("sidekick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nj, err := p.GetService("nightjar")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Images and recipes.
+	for _, s := range []types.ServiceConfig{sk, nj} {
+		if s.Build == nil {
+			t.Fatalf("service %s has no build section", s.Name)
+		}
+		if _, err := os.Stat(filepath.Join(root, s.Build.Dockerfile)); err != nil && !filepath.IsAbs(s.Build.Dockerfile) {
+			t.Errorf("service %s: dockerfile %s: %v", s.Name, s.Build.Dockerfile, err)
+		}
+	}
+	if !strings.HasSuffix(sk.Image, "/nightjar-sidekick:latest") || !strings.HasSuffix(nj.Image, "/nightjar:latest") {
+		t.Errorf("images: sidekick %q, nightjar %q", sk.Image, nj.Image)
+	}
+
+	// The sidekick: port 2801, a named volume on its queue directory, and
+	// only variables the sidekick reads.
+	def := config.Default()
+	if len(sk.Ports) != 1 || sk.Ports[0].Target != uint32(def.ListenPort) || sk.Ports[0].Published != "2801" {
+		t.Errorf("sidekick ports = %+v, want 2801:%d", sk.Ports, def.ListenPort)
+	}
+	known := sidekickEnv(t)
+	var environ []string
+	for k, v := range sk.Environment {
+		if !known[k] {
+			t.Errorf("sidekick environment names %s, which the sidekick does not read", k)
+		}
+		if v != nil && *v != "" {
+			environ = append(environ, k+"="+*v)
+		}
+	}
+	if *sk.Environment["SLACK_WEBHOOKURL"] == "" {
+		t.Error("SLACK_WEBHOOKURL is not passed through from the environment")
+	}
+	cfg, err := config.Load("", environ, forwarder.OutputTypes)
+	if err != nil {
+		t.Fatalf("the sidekick rejects the compose environment: %v", err)
+	}
+	if cfg.Queue.Dir != "/var/lib/nightjar-sidekick/queue" {
+		t.Errorf("queue dir = %q", cfg.Queue.Dir)
+	}
+	if len(sk.Volumes) != 1 || sk.Volumes[0].Type != "volume" || !strings.HasPrefix(cfg.Queue.Dir, sk.Volumes[0].Target) {
+		t.Errorf("sidekick volumes = %+v: want a named volume holding %s", sk.Volumes, cfg.Queue.Dir)
+	}
+	if sk.HealthCheck == nil || nj.HealthCheck == nil || sk.Restart == "" || nj.Restart == "" {
+		t.Error("both services need a healthcheck and a restart policy")
+	}
+
+	// The detector: privileged, host PID, the kernel's BTF, tracefs and
+	// cgroups mounted, and a command line the detector accepts.
+	if !nj.Privileged || nj.Pid != "host" {
+		t.Errorf("nightjar: privileged=%v pid=%q", nj.Privileged, nj.Pid)
+	}
+	var targets []string
+	for _, v := range nj.Volumes {
+		targets = append(targets, v.Target)
+	}
+	for _, want := range []string{"/sys/kernel/btf", "/sys/kernel/tracing", "/sys/fs/cgroup", "/etc/nightjar/rules.d"} {
+		if !slices.Contains(targets, want) {
+			t.Errorf("nightjar does not mount %s (has %v)", want, targets)
+		}
+	}
+	var overrides []string
+	for i := 0; i < len(nj.Command); i++ {
+		if nj.Command[i] == "-o" && i+1 < len(nj.Command) {
+			overrides = append(overrides, nj.Command[i+1])
+			i++
+		}
+	}
+	dcfg, _, err := detector.LoadConfig(filepath.Join(root, "detector/nightjar.yaml"), true, overrides)
+	if err != nil {
+		t.Fatalf("the detector rejects the compose command line: %v", err)
+	}
+	if !dcfg.HTTPOutput.Enabled || dcfg.HTTPOutput.URL != "http://sidekick:2801/" {
+		t.Errorf("http_output = %+v, want the sidekick service", dcfg.HTTPOutput)
+	}
+	if err := validateRules(t, filepath.Join(root, "deploy/rules.d")); err != nil {
+		t.Errorf("deploy/rules.d: %v", err)
+	}
+}
+
+// validateRules runs `nightjar -V` on the default rules followed by paths.
+func validateRules(t *testing.T, paths ...string) error {
+	args := []string{"-V", filepath.Join(root, "rules/builtin/nightjar_rules.yaml")}
+	for _, p := range paths {
+		args = append(args, "-V", p)
+	}
+	out, err := command(filepath.Join(binaries(t), "nightjar"), args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("nightjar %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// dockerfile is the instructions of one recipe, continuation lines joined.
+func dockerfile(t *testing.T, name string) [][]string {
+	f, err := os.Open(filepath.Join(root, "deploy/docker", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out [][]string
+	var cur string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if strings.HasSuffix(line, "\\") {
+			cur += strings.TrimSuffix(line, "\\") + " "
+			continue
+		}
+		out = append(out, strings.Fields(cur+line))
+		cur = ""
+	}
+	return out
+}
+
+func TestImageRecipes(t *testing.T) {
+	bin := binaries(t)
+	for _, c := range []struct {
+		file, binary string
+		nonRoot      bool
+	}{{"sidekick.Dockerfile", "nightjar-sidekick", true}, {"nightjar.Dockerfile", "nightjar", false}} {
+		t.Run(c.file, func(t *testing.T) {
+			var copied, user, entry bool
+			for _, ins := range dockerfile(t, c.file) {
+				switch strings.ToUpper(ins[0]) {
+				case "COPY":
+					src := ins[1]
+					if strings.HasPrefix(src, "bin/") {
+						// make build put the binary there.
+						if _, err := os.Stat(filepath.Join(bin, strings.TrimPrefix(src, "bin/"))); err != nil {
+							t.Errorf("COPY %s: make build did not produce it: %v", src, err)
+						}
+						copied = copied || strings.HasSuffix(src, "/"+c.binary)
+					} else if _, err := os.Stat(filepath.Join(root, src)); err != nil {
+						t.Errorf("COPY %s: %v", src, err)
+					}
+				case "USER":
+					user = ins[1] != "0" && ins[1] != "root"
+				case "ENV":
+					k, _, _ := strings.Cut(ins[1], "=")
+					if c.binary == "nightjar-sidekick" && !sidekickEnv(t)[k] {
+						t.Errorf("ENV %s is not a sidekick setting", k)
+					}
+				case "EXPOSE":
+					if ins[1] != fmt.Sprint(config.Default().ListenPort) {
+						t.Errorf("EXPOSE %s, the sidekick listens on %d", ins[1], config.Default().ListenPort)
+					}
+				case "ENTRYPOINT":
+					entry = strings.Contains(strings.Join(ins[1:], " "), "/usr/bin/"+c.binary)
+				}
+			}
+			if !copied || !entry {
+				t.Errorf("the recipe must COPY bin/%s and run it (copied=%v entrypoint=%v)", c.binary, copied, entry)
+			}
+			if user != c.nonRoot {
+				t.Errorf("non-root user = %v, want %v", user, c.nonRoot)
+			}
+		})
+	}
+	// The images' healthchecks run these subcommands.
+	for _, b := range []string{"nightjar-sidekick", "nightjar"} {
+		out, err := command(filepath.Join(bin, b), "healthcheck", "--url", "http://127.0.0.1:1/").CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "unhealthy") {
+			t.Errorf("%s healthcheck against a closed port: err=%v out=%s", b, err, out)
+		}
+	}
+}
+
+// kustomize renders one kustomization directory.
+func kustomize(t *testing.T, dir string) [][]byte {
+	t.Helper()
+	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
+	m, err := k.Run(filesys.MakeFsOnDisk(), filepath.Join(root, "deploy/kubernetes", dir))
+	if err != nil {
+		t.Fatalf("kustomize build %s: %v", dir, err)
+	}
+	var docs [][]byte
+	for _, r := range m.Resources() {
+		b, err := r.AsYAML()
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, b)
+	}
+	return docs
+}
+
+// objects is a rendered tree, decoded strictly into the k8s.io/api types.
+type objects struct {
+	daemonSets  []appsv1.DaemonSet
+	deployments []appsv1.Deployment
+	statefuls   []appsv1.StatefulSet
+	configMaps  []corev1.ConfigMap
+	secrets     []corev1.Secret
+	services    []corev1.Service
+	pvcs        []corev1.PersistentVolumeClaim
+	other       int
+}
+
+// decodeStrict decodes every document into its type; unknown fields are
+// errors, so a misspelt or misplaced key fails here and not in a cluster.
+func decodeStrict(t *testing.T, docs [][]byte) *objects {
+	t.Helper()
+	o := &objects{}
+	for _, d := range docs {
+		var meta struct {
+			Kind string `json:"kind"`
+		}
+		if err := yaml.Unmarshal(d, &meta); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		switch meta.Kind {
+		case "DaemonSet":
+			var v appsv1.DaemonSet
+			err = yaml.UnmarshalStrict(d, &v)
+			o.daemonSets = append(o.daemonSets, v)
+		case "Deployment":
+			var v appsv1.Deployment
+			err = yaml.UnmarshalStrict(d, &v)
+			o.deployments = append(o.deployments, v)
+		case "StatefulSet":
+			var v appsv1.StatefulSet
+			err = yaml.UnmarshalStrict(d, &v)
+			o.statefuls = append(o.statefuls, v)
+		case "ConfigMap":
+			var v corev1.ConfigMap
+			err = yaml.UnmarshalStrict(d, &v)
+			o.configMaps = append(o.configMaps, v)
+		case "Secret":
+			var v corev1.Secret
+			err = yaml.UnmarshalStrict(d, &v)
+			o.secrets = append(o.secrets, v)
+		case "Service":
+			var v corev1.Service
+			err = yaml.UnmarshalStrict(d, &v)
+			o.services = append(o.services, v)
+		case "PersistentVolumeClaim":
+			var v corev1.PersistentVolumeClaim
+			err = yaml.UnmarshalStrict(d, &v)
+			o.pvcs = append(o.pvcs, v)
+		case "Namespace":
+			var v corev1.Namespace
+			err = yaml.UnmarshalStrict(d, &v)
+			o.other++
+		case "ServiceAccount":
+			var v corev1.ServiceAccount
+			err = yaml.UnmarshalStrict(d, &v)
+			o.other++
+		default:
+			t.Fatalf("no strict decoder for kind %q: add it to this test", meta.Kind)
+		}
+		if err != nil {
+			t.Errorf("%s does not decode strictly: %v\n%s", meta.Kind, err, d)
+		}
+	}
+	return o
+}
+
+func (o *objects) configMap(t *testing.T, prefix string) corev1.ConfigMap {
+	for _, c := range o.configMaps {
+		if strings.HasPrefix(c.Name, prefix) {
+			return c
+		}
+	}
+	t.Fatalf("no ConfigMap %s*", prefix)
+	return corev1.ConfigMap{}
+}
+
+func writeTemp(t *testing.T, name, data string) string {
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestKubernetesBase(t *testing.T) {
+	o := decodeStrict(t, kustomize(t, "base"))
+	if len(o.daemonSets) != 1 || len(o.deployments) != 1 || len(o.services) != 1 || len(o.pvcs) != 1 || len(o.secrets) != 1 {
+		t.Fatalf("base renders %d daemonsets, %d deployments, %d services, %d pvcs, %d secrets",
+			len(o.daemonSets), len(o.deployments), len(o.services), len(o.pvcs), len(o.secrets))
+	}
+
+	// The detector: every node, host PID, capabilities rather than privilege.
+	ds := o.daemonSets[0].Spec.Template.Spec
+	if !ds.HostPID || len(ds.Tolerations) != 1 || ds.Tolerations[0].Operator != corev1.TolerationOpExists {
+		t.Errorf("detector pod: hostPID=%v tolerations=%+v", ds.HostPID, ds.Tolerations)
+	}
+	sc := ds.Containers[0].SecurityContext
+	if sc == nil || sc.Privileged == nil || *sc.Privileged || sc.Capabilities == nil ||
+		!slices.Contains(sc.Capabilities.Add, "BPF") || !slices.Contains(sc.Capabilities.Drop, "ALL") {
+		t.Errorf("detector security context = %+v", sc)
+	}
+	if !strings.HasPrefix(ds.Containers[0].Image, "ghcr.io/nightjar-sec/nightjar:") {
+		t.Errorf("detector image %q", ds.Containers[0].Image)
+	}
+
+	// Its ConfigMap: a configuration the detector accepts, naming rule
+	// files that validate.
+	cm := o.configMap(t, "nightjar-config")
+	cfgPath := writeTemp(t, "nightjar.yaml", cm.Data["nightjar.yaml"])
+	dcfg, _, err := detector.LoadConfig(cfgPath, true, nil)
+	if err != nil {
+		t.Fatalf("detector ConfigMap nightjar.yaml: %v", err)
+	}
+	if dcfg.HTTPOutput.URL != "http://nightjar-sidekick.nightjar.svc:2801/" {
+		t.Errorf("http_output.url %q does not name the sidekick Service", dcfg.HTTPOutput.URL)
+	}
+	mount := ""
+	for _, m := range ds.Containers[0].VolumeMounts {
+		if m.Name == "config" {
+			mount = m.MountPath
+		}
+	}
+	local := writeTemp(t, "nightjar_rules.local.yaml", cm.Data["nightjar_rules.local.yaml"])
+	for _, rf := range dcfg.RulesFiles {
+		if strings.HasPrefix(rf, mount+"/") {
+			if _, ok := cm.Data[strings.TrimPrefix(rf, mount+"/")]; !ok {
+				t.Errorf("rules_files names %s, which the ConfigMap does not hold", rf)
+			}
+		}
+	}
+	if err := validateRules(t, local); err != nil {
+		t.Errorf("ConfigMap rules: %v", err)
+	}
+
+	// The sidekick: its Service port, its queue on the claim, and a
+	// configuration (ConfigMap plus Secret) that it accepts.
+	dep := o.deployments[0].Spec.Template.Spec
+	skc := dep.Containers[0]
+	if o.services[0].Spec.Ports[0].Port != 2801 || skc.Ports[0].ContainerPort != 2801 {
+		t.Errorf("sidekick ports: service %d, container %d", o.services[0].Spec.Ports[0].Port, skc.Ports[0].ContainerPort)
+	}
+	var claim string
+	for _, v := range dep.Volumes {
+		if v.PersistentVolumeClaim != nil {
+			claim = v.PersistentVolumeClaim.ClaimName
+		}
+	}
+	if claim != o.pvcs[0].Name {
+		t.Errorf("sidekick claims %q, the PVC is %q", claim, o.pvcs[0].Name)
+	}
+	if skc.EnvFrom[0].SecretRef.Name != o.secrets[0].Name {
+		t.Errorf("sidekick reads secret %q, the Secret is %q", skc.EnvFrom[0].SecretRef.Name, o.secrets[0].Name)
+	}
+	scm := o.configMap(t, "sidekick-config")
+	var environ []string
+	known := sidekickEnv(t)
+	for k, v := range o.secrets[0].Data {
+		if !known[k] {
+			t.Errorf("Secret key %s is not a sidekick variable", k)
+		}
+		environ = append(environ, k+"="+string(v))
+	}
+	for k, v := range o.secrets[0].StringData {
+		environ = append(environ, k+"="+v)
+	}
+	// An operator fills the Secret in: the sidekick must accept that too.
+	environ = append(environ, "SLACK_WEBHOOKURL=https://hooks.slack.com/services/T0/B0/x", "OPSGENIE_APIKEY=k")
+	if _, err := config.Load(writeTemp(t, "config.yaml", scm.Data["config.yaml"]), environ, forwarder.OutputTypes); err != nil {
+		t.Errorf("sidekick ConfigMap + Secret: %v", err)
+	}
+}
+
+func TestKubernetesOverlays(t *testing.T) {
+	t.Run("external-nats", func(t *testing.T) {
+		o := decodeStrict(t, kustomize(t, "overlays/external-nats"))
+		if len(o.pvcs) != 0 || len(o.statefuls) != 1 || len(o.deployments) != 1 {
+			t.Fatalf("pvcs=%d statefulsets=%d deployments=%d", len(o.pvcs), len(o.statefuls), len(o.deployments))
+		}
+		d := o.deployments[0].Spec
+		if d.Replicas == nil || *d.Replicas < 2 {
+			t.Errorf("replicas = %v", d.Replicas)
+		}
+		for _, v := range d.Template.Spec.Volumes {
+			if v.PersistentVolumeClaim != nil {
+				t.Errorf("volume %s still claims %s", v.Name, v.PersistentVolumeClaim.ClaimName)
+			}
+		}
+		var environ []string
+		for _, e := range d.Template.Spec.Containers[0].Env {
+			environ = append(environ, e.Name+"="+e.Value)
+		}
+		cfg, err := config.Load(writeTemp(t, "config.yaml", o.configMap(t, "sidekick-config").Data["config.yaml"]), environ, forwarder.OutputTypes)
+		if err != nil {
+			t.Fatalf("sidekick with the overlay's environment: %v", err)
+		}
+		if cfg.Queue.URL == "" {
+			t.Error("the overlay does not point the queue at NATS")
+		}
+	})
+	t.Run("privileged", func(t *testing.T) {
+		o := decodeStrict(t, kustomize(t, "overlays/privileged"))
+		sc := o.daemonSets[0].Spec.Template.Spec.Containers[0].SecurityContext
+		if sc == nil || sc.Privileged == nil || !*sc.Privileged {
+			t.Errorf("security context = %+v", sc)
+		}
+	})
+}
+
+// unitExec returns the command lines of a unit's Exec* settings.
+func unitExec(t *testing.T, name string) map[string][]string {
+	b, err := os.ReadFile(filepath.Join(root, "deploy/systemd", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if ok && strings.HasPrefix(k, "Exec") {
+			out[k] = strings.Fields(v)
+		}
+	}
+	return out
+}
+
+// TestSystemdUnits runs each unit's ExecStartPre, the check it makes before
+// start-up, with the installed paths pointed at the repository's files.
+func TestSystemdUnits(t *testing.T) {
+	bin := binaries(t)
+	sidekickCfg := writeTemp(t, "config.yaml", "listenport: 2801\nwebhook:\n  address: http://127.0.0.1:9/\n")
+	repl := strings.NewReplacer(
+		"/usr/local/bin/", bin+"/",
+		"/etc/nightjar-sidekick/config.yaml", sidekickCfg,
+		"/etc/nightjar/nightjar.yaml", filepath.Join(root, "detector/nightjar.yaml"),
+		"/etc/nightjar/nightjar_rules.yaml", filepath.Join(root, "rules/builtin/nightjar_rules.yaml"),
+		"/etc/nightjar/nightjar_rules.local.yaml", filepath.Join(root, "rules/builtin/nightjar_rules.local.yaml"),
+	)
+	for _, unit := range []string{"nightjar.service", "nightjar-sidekick.service"} {
+		ex := unitExec(t, unit)
+		if len(ex["ExecStart"]) == 0 || len(ex["ExecStartPre"]) == 0 {
+			t.Fatalf("%s: no ExecStart/ExecStartPre", unit)
+		}
+		if filepath.Base(ex["ExecStart"][0])+".service" != unit {
+			t.Errorf("%s starts %s", unit, ex["ExecStart"][0])
+		}
+		args := strings.Fields(repl.Replace(strings.Join(ex["ExecStartPre"], " ")))
+		cmd := command(args[0], args[1:]...)
+		cmd.Env = []string{"PATH=/usr/bin:/bin"}
+		var buf bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &buf, &buf
+		if err := cmd.Run(); err != nil {
+			t.Errorf("%s ExecStartPre %v: %v\n%s", unit, args, err, buf.String())
+		}
+	}
+}
