@@ -4,14 +4,19 @@ BIN     := bin
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: build run test bench generate images vet fmt clean
+.PHONY: build run run-sidekick test bench generate images vet fmt clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./cmd/...
 
-# The sidekick on its embedded defaults: port 2801, embedded JetStream queue
-# under ./data, no outputs until one is configured.
+# The detector on its embedded defaults (configuration and rules built into
+# the binary): eBPF capture, alerts as text lines on stdout. Needs root.
 run: build
+	$(BIN)/nightjar
+
+# The sidekick on its embedded defaults: port 2801, embedded JetStream queue
+# under ./data, no outputs until one is configured (e.g. SLACK_WEBHOOKURL).
+run-sidekick: build
 	$(BIN)/nightjar-sidekick
 
 # The test suite: needs root (eBPF) and Go; .ci/run installs the rest.
