@@ -237,7 +237,8 @@ func TestSlowOutputDoesNotDelayFast(t *testing.T) {
 	slow.onSend = func(ctx context.Context) { <-ctx.Done() }
 	slow.answer = func(*alert.Alert, int) error { return outputs.Retryable("timeout: hung", 0) }
 	fast := newSink(nil)
-	start(t, q, nil,
+	reg := prometheus.NewRegistry()
+	start(t, q, metrics.New(reg),
 		target("slow", slow, func(c *outputs.Common) { c.MaxConcurrentRequests = 1; c.Timeout = 3 * time.Second }),
 		target("fast", fast, nil))
 	began := time.Now()
@@ -254,6 +255,17 @@ func TestSlowOutputDoesNotDelayFast(t *testing.T) {
 	}
 	if d := q.Depth()["slow"]; d != 300 {
 		t.Errorf("slow backlog = %d, want 300", d)
+	}
+	// The queue depth gauge reads the same at scrape time.
+	eventually(t, "fast backlog drained", func() bool { return q.Depth()["fast"] == 0 })
+	want := `
+# HELP nightjar_sidekick_queue_depth Deliveries waiting in the queue (pending plus unacknowledged), by output.
+# TYPE nightjar_sidekick_queue_depth gauge
+nightjar_sidekick_queue_depth{output="fast"} 0
+nightjar_sidekick_queue_depth{output="slow"} 300
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "nightjar_sidekick_queue_depth"); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -248,8 +248,8 @@ func (q *Queue) removedOutputs(ctx context.Context, current []string) ([]string,
 	}
 	seen := map[string]bool{}
 	var removed []string
-	for out := range depth {
-		if !slices.Contains(current, out) && !seen[out] {
+	for out, n := range depth {
+		if n > 0 && !slices.Contains(current, out) && !seen[out] {
 			seen[out] = true
 			removed = append(removed, out)
 		}

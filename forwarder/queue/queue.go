@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,6 +66,7 @@ type Queue struct {
 	deliver  jetstream.Stream
 	dead     jetstream.Stream
 	embedded bool
+	outputs  []string // configured outputs: reported in Depth even when empty
 
 	stop context.CancelFunc
 	wg   sync.WaitGroup
@@ -80,7 +82,7 @@ func Open(ctx context.Context, cfg Config, outputNames []string, log *slog.Logge
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	q := &Queue{cfg: cfg, log: log.With("component", "queue")}
+	q := &Queue{cfg: cfg, log: log.With("component", "queue"), outputs: slices.Clone(outputNames)}
 	opts := []nats.Option{
 		nats.Name("nightjar-sidekick"),
 		nats.MaxReconnects(-1),
@@ -350,7 +352,10 @@ func (q *Queue) depth(ctx context.Context) (map[string]uint64, uint64, error) {
 		return nil, 0, fmt.Errorf("queue: stream info: %w", err)
 	}
 	prefix := q.cfg.Name + ".deliver."
-	d := make(map[string]uint64, len(info.State.Subjects))
+	d := make(map[string]uint64, len(q.outputs)+len(info.State.Subjects))
+	for _, out := range q.outputs {
+		d[out] = 0
+	}
 	for subj, n := range info.State.Subjects {
 		if out, ok := parseToken(strings.TrimPrefix(subj, prefix)); ok {
 			d[out] = n
