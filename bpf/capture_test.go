@@ -179,13 +179,17 @@ func (r *recorder) wait(t *testing.T, since int, what string, match func(*Event)
 	}
 }
 
-// sysEvent matches a syscall event of this process.
+// sysEvent matches a syscall event of this process, skipping the attempts
+// that a signal interrupted and the kernel restarted (ERESTART*: Go's
+// preemption signal does that to blocking calls).
 func sysEvent(s Syscall, match func(*Event) bool) func(*Event) bool {
 	pid := uint32(os.Getpid())
 	return func(ev *Event) bool {
-		return ev.Kind == KindSyscall && ev.Syscall == s && ev.PID == pid && (match == nil || match(ev))
+		return ev.Kind == KindSyscall && ev.Syscall == s && ev.PID == pid && !restarted(ev) && (match == nil || match(ev))
 	}
 }
+
+func restarted(ev *Event) bool { return ev.Ret <= -512 && ev.Ret >= -516 }
 
 func bytePtr(t *testing.T, s string) *byte {
 	p, err := unix.BytePtrFromString(s)

@@ -66,7 +66,9 @@ type SockAddr struct {
 // (copy them to keep them past the next Read).
 //
 // Which argument slots a syscall fills (Falco's parameter names in
-// brackets; Ret is always the syscall's return value, -errno on failure):
+// brackets; Ret is always the syscall's return value, -errno on failure;
+// -512 to -516 (ERESTART*) means a signal interrupted the call and the
+// kernel restarts it: another event with the final result follows):
 //
 //	open/creat          Path [name], Flags, Mode; Dev, Ino of the opened file
 //	openat/openat2      Dirfd, Path, Flags, Mode (openat2: Arg=resolve); Dev, Ino
