@@ -240,7 +240,7 @@ func (res results) rows() []row {
 		"bare c16 closed-loop p99 " + ms(res.get(kIngest+"bare/c16", "p99-µs")), ratioStr(ratio(p99, 5000)) + " of target", "< 5 ms",
 		verdict(p99 < 5000, !math.IsNaN(p99))})
 	rss, peak, backlog := res.get(kBacklog, "rss-MB"), res.get(kBacklog, "peak-rss-MB"), res.get(kBacklog, "backlog")
-	add(row{"sidekick", "RSS with " + num(backlog) + " alerts backlogged", num(rss) + " MB (peak during ingest " + num(peak) + " MB)",
+	add(row{"sidekick", "RSS with " + num(backlog) + " alerts backlogged", fmt.Sprintf("%.1f MB (peak during ingest %.1f MB)", rss, peak),
 		"target 150 MB", ratioStr(ratio(rss, 150)) + " of target", "< 150 MB with 1,000,000",
 		verdict(rss < 150 && backlog >= 1e6, !math.IsNaN(rss))})
 	for _, w := range []string{"w4", "w16"} {
