@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/basicfont"
@@ -48,7 +49,7 @@ func runPlot(args []string) error {
 	}
 	// Each figure over its target, so that different units share one axis.
 	norm := func(label string, v, target float64, higherBetter bool, unit string) bar {
-		return bar{label, v / target, 1, higherBetter, fmt.Sprintf("%.3g%s (target %.3g%s)", v, unit, target, unit)}
+		return bar{label, v / target, 1, higherBetter, fmt.Sprintf("%s%s (target %s%s)", short(v), unit, short(target), unit)}
 	}
 	targets := []bar{
 		norm("durable/bare ingest, c16", res.get(kIngest+"durable/c16", "alerts/s")/res.get(kIngest+"bare/c16", "alerts/s"), 0.5, true, ""),
@@ -142,9 +143,9 @@ func writeChart(path, title string, bars []bar) error {
 			tx := x(b.target)
 			fill(img, tx-1, y+2, tx+2, y+rowH-2, colInk)
 		}
-		label := fmt.Sprintf("%.3g", b.value)
+		label := short(b.value)
 		if !math.IsNaN(b.target) {
-			label += fmt.Sprintf(" (target %.3g)", b.target)
+			label += " (target " + short(b.target) + ")"
 		}
 		if b.note != "" {
 			label = b.note
@@ -170,4 +171,17 @@ func text(img *image.RGBA, x, y int, s string) {
 	d := font.Drawer{Dst: img, Src: image.NewUniform(colInk), Face: basicfont.Face7x13,
 		Dot: fixed.P(x, y)}
 	d.DrawString(s)
+}
+
+// short prints a value with three decimals when small (ratios like 1.052
+// against 1.05 must not round to the target) and fewer as it grows.
+func short(v float64) string {
+	switch {
+	case math.Abs(v) >= 1000:
+		return fmt.Sprintf("%.0f", v)
+	case math.Abs(v) >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return strconv.FormatFloat(v, 'f', 3, 64)
+	}
 }
