@@ -13,6 +13,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/nightjar-sec/nightjar/alert"
+
+	"github.com/nightjar-sec/nightjar/rules/field"
 )
 
 // DefaultConfigPath is where -c looks when it is not given.
@@ -305,31 +307,11 @@ func suggestKey(k string, fields map[string]reflect.Type) string {
 	sort.Strings(names)
 	best, bestD := "", len(k)/3+1
 	for _, n := range names {
-		if d := levenshtein(k, n); d < bestD || (d <= bestD && best == "" && d <= len(k)/3) {
+		if d := field.EditDistance(k, n); d < bestD || (d <= bestD && best == "" && d <= len(k)/3) {
 			best, bestD = n, d
 		}
 	}
 	return best
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := prev[j-1]
-			if a[i-1] != b[j-1] {
-				c++
-			}
-			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
 
 // typeErrors rewrites yaml's type errors ("line 3: cannot unmarshal !!str

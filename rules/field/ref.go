@@ -95,6 +95,10 @@ func (s *Source) Suggest(name string) string {
 	return best
 }
 
+// EditDistance is the Levenshtein distance of a and b. The packages that
+// suggest a name for a typo (fields, macros, configuration keys) share it.
+func EditDistance(a, b string) int { return editDistance(a, b, len(a)+len(b)+1) }
+
 // editDistance is the Levenshtein distance of a and b, or a value >= max
 // once it is known to reach max.
 func editDistance(a, b string, max int) int {

@@ -268,7 +268,7 @@ func mapKeys[V any](m map[string]V) []string {
 func didYouMean(name string, names []string) string {
 	best, bestD := "", len(name)/3+2
 	for _, n := range names {
-		if d := editDistance(name, n); d < bestD {
+		if d := field.EditDistance(name, n); d < bestD {
 			best, bestD = n, d
 		}
 	}
@@ -278,25 +278,6 @@ func didYouMean(name string, names []string) string {
 	return " (did you mean " + best + "?)"
 }
 
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			d := prev[j-1]
-			if a[i-1] != b[j-1] {
-				d++
-			}
-			cur[j] = min(d, prev[j]+1, cur[j-1]+1)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
 
 // kind is how a value is held during evaluation.
 type kind uint8
