@@ -278,7 +278,6 @@ func didYouMean(name string, names []string) string {
 	return " (did you mean " + best + "?)"
 }
 
-
 // kind is how a value is held during evaluation.
 type kind uint8
 
