@@ -936,18 +936,7 @@ func (c *compiler) valueCompare(e *Check, o *operand, vals []*Value) func(field.
 		}
 		g := o.i64
 		if isSet {
-			m := make(map[int64]struct{}, len(nums))
-			for _, n := range nums {
-				m[n] = struct{}{}
-			}
-			return func(ev field.Event, sc *scratch) bool {
-				x, ok := g(ev, sc)
-				if !ok {
-					return false
-				}
-				_, in := m[x]
-				return in
-			}
+			return inSet(g, nums)
 		}
 		return orderedOp(op, g, nums[0])
 	case kUint:
@@ -968,18 +957,7 @@ func (c *compiler) valueCompare(e *Check, o *operand, vals []*Value) func(field.
 		}
 		g := o.u64
 		if isSet {
-			m := make(map[uint64]struct{}, len(nums))
-			for _, n := range nums {
-				m[n] = struct{}{}
-			}
-			return func(ev field.Event, sc *scratch) bool {
-				x, ok := g(ev, sc)
-				if !ok {
-					return false
-				}
-				_, in := m[x]
-				return in
-			}
+			return inSet(g, nums)
 		}
 		return orderedOp(op, g, nums[0])
 	case kBool:
@@ -1234,6 +1212,22 @@ func stringCmp(c *compiler, e *Check, val *Value) func(string) bool {
 	}
 	c.errorf(e.OpAt, "operator %s is not supported by strings", e.Op)
 	return nil
+}
+
+// inSet is `in` for numbers: a hash set built once at compile time.
+func inSet[T int64 | uint64](g func(field.Event, *scratch) (T, bool), nums []T) func(field.Event, *scratch) bool {
+	m := make(map[T]struct{}, len(nums))
+	for _, n := range nums {
+		m[n] = struct{}{}
+	}
+	return func(ev field.Event, sc *scratch) bool {
+		x, ok := g(ev, sc)
+		if !ok {
+			return false
+		}
+		_, in := m[x]
+		return in
+	}
 }
 
 func orderedOp[T int64 | uint64](op string, g func(field.Event, *scratch) (T, bool), v T) func(field.Event, *scratch) bool {
