@@ -1330,33 +1330,9 @@ func (c *compiler) fieldCompare(e *Check, l, r *operand) func(field.Event, *scra
 	case kUint:
 		return fieldOrdered(op, l.u64, r.u64, unsupported)
 	case kBool:
-		lg, rg := l.bl, r.bl
-		ne := op == "!="
-		if op != "=" && op != "==" && !ne {
-			return unsupported()
-		}
-		return func(ev field.Event, sc *scratch) bool {
-			a, ok := lg(ev, sc)
-			if !ok {
-				return false
-			}
-			b, ok := rg(ev, sc)
-			return ok && (a == b) != ne
-		}
+		return fieldEqual(op, l.bl, r.bl, unsupported)
 	case kIP:
-		lg, rg := l.ip, r.ip
-		ne := op == "!="
-		if op != "=" && op != "==" && !ne {
-			return unsupported()
-		}
-		return func(ev field.Event, sc *scratch) bool {
-			a, ok := lg(ev, sc)
-			if !ok {
-				return false
-			}
-			b, ok := rg(ev, sc)
-			return ok && (a == b) != ne
-		}
+		return fieldEqual(op, l.ip, r.ip, unsupported)
 	case kBytes:
 		lg, rg := l.byt, r.byt
 		ne := op == "!="
@@ -1373,6 +1349,22 @@ func (c *compiler) fieldCompare(e *Check, l, r *operand) func(field.Event, *scra
 		}
 	}
 	return unsupported()
+}
+
+// fieldEqual compares two fields of a comparable type with = or !=.
+func fieldEqual[T comparable](op string, lg, rg func(field.Event, *scratch) (T, bool), unsupported func() func(field.Event, *scratch) bool) func(field.Event, *scratch) bool {
+	ne := op == "!="
+	if op != "=" && op != "==" && !ne {
+		return unsupported()
+	}
+	return func(ev field.Event, sc *scratch) bool {
+		a, ok := lg(ev, sc)
+		if !ok {
+			return false
+		}
+		b, ok := rg(ev, sc)
+		return ok && (a == b) != ne
+	}
 }
 
 func fieldOrdered[T int64 | uint64](op string, lg, rg func(field.Event, *scratch) (T, bool), unsupported func() func(field.Event, *scratch) bool) func(field.Event, *scratch) bool {
