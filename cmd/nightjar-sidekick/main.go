@@ -15,6 +15,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -68,6 +71,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	cfgPath := fs.String("c", "", "configuration `file` (YAML); every key can also be set by environment variable (slack.webhookurl = SLACK_WEBHOOKURL)")
 	fs.StringVar(cfgPath, "config", "", "same as -c")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	pprofAddr := fs.String("pprof", "", "serve Go's profiler (net/http/pprof) on this `address` (e.g. 127.0.0.1:6060); off by default, for performance work only")
 	check := fs.Bool("check", false, "check the configuration (file and environment), print the effective one with secrets redacted, and exit")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage:\n  nightjar-sidekick [-c FILE] [--check]\n  nightjar-sidekick routes test -c FILE --priority P --rule R [--tags a,b] [--source S] [--json]\n  nightjar-sidekick healthcheck [--url URL]\n  nightjar-sidekick --version\n\nFlags:\n")
@@ -108,6 +112,16 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return 0
 	}
 	log := newLogger(cfg, stderr)
+	if *pprofAddr != "" {
+		ln, err := net.Listen("tcp", *pprofAddr)
+		if err != nil {
+			log.Error("-pprof", "err", err)
+			return 1
+		}
+		defer ln.Close()
+		log.Warn("serving the Go profiler: for performance work only, it exposes the process's internals", "addr", ln.Addr().String())
+		go func() { _ = http.Serve(ln, pprofMux()) }()
+	}
 	sk, err := forwarder.New(ctx, forwarder.Options{Config: cfg, Log: log, Version: version})
 	if err != nil {
 		log.Error("start-up failed", "err", err)
@@ -132,6 +146,18 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		return 1
 	}
 	return 0
+}
+
+// pprofMux serves net/http/pprof's handlers on their usual paths, on a mux
+// of its own rather than http.DefaultServeMux.
+func pprofMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {

@@ -4,6 +4,9 @@
 // summary and plots made from the raw `go test -bench` output of a run.
 //
 //	benchtool detector -nightjar BIN -rules FILE ...   prints benchmark lines
+//	benchtool ingest -sidekick BIN [-rate N -d DUR]     paced POST /: bare server, then the real sidekick
+//	benchtool ingest -url URL [-rate N -d DUR]          paced POST / to a running server
+//	benchtool bare [-addr ADDR]                        the bare baseline server (decode, answer 200)
 //	benchtool summary DIR                              prints the ratio table
 //	benchtool plot DIR OUTDIR                          writes PNG bar charts
 package main
@@ -16,7 +19,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: benchtool detector|summary|plot ...")
+		fmt.Fprintln(os.Stderr, "usage: benchtool detector|ingest|bare|summary|plot ...")
 		os.Exit(2)
 	}
 	var err error
@@ -27,8 +30,12 @@ func main() {
 		err = runSummary(os.Args[2:])
 	case "plot":
 		err = runPlot(os.Args[2:])
+	case "ingest":
+		err = runIngest(os.Args[2:])
+	case "bare":
+		err = runBare(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown subcommand %q (want detector, summary or plot)", os.Args[1])
+		err = fmt.Errorf("unknown subcommand %q (want detector, ingest, bare, summary or plot)", os.Args[1])
 	}
 	if err != nil {
 		slog.Error("benchtool "+os.Args[1], "err", err)
