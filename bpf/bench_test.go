@@ -151,8 +151,8 @@ func BenchmarkOpenClose(b *testing.B) {
 	d := startDrained(b, benchSyscalls)
 	b.Run("on", openLoop(d))
 	d.stop(b)
-	d = startDrainedConfig(b, Config{Syscalls: benchSyscalls, ArgsFromRegisters: true})
-	b.Run("on-regs", openLoop(d))
+	d = startDrainedConfig(b, Config{Syscalls: benchSyscalls, EnterPrograms: true})
+	b.Run("on-paired", openLoop(d))
 	d.stop(b)
 }
 

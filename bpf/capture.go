@@ -39,13 +39,15 @@ type Config struct {
 	// WakeupBytes is how many bytes must wait in the ring before the kernel
 	// wakes the reader; 0 means RingSize/16 capped at 256 KiB.
 	WakeupBytes int
-	// ArgsFromRegisters reads each syscall's arguments at its exit from the
-	// task's saved user registers instead of storing them at enter: one
-	// program per syscall instead of two and no per-thread map, for about
-	// 40% less kernel time per syscall. The cost: a tracer that rewrites a
-	// tracee's registers during a syscall (PTRACE_SETREGS) changes what is
-	// reported. Off by default: enter and exit are paired per thread.
-	ArgsFromRegisters bool
+	// EnterPrograms pairs each syscall's exit program with an enter program
+	// that stores the arguments per thread. By default (false) the exit
+	// program reads them from the task's saved user registers instead: one
+	// tracepoint hit per syscall instead of two and no per-thread hash map,
+	// which halves the kernel time per syscall here. What that changes: a
+	// tracer that rewrites a tracee's argument registers during the syscall
+	// (PTRACE_SETREGS at the entry stop) is reported with the arguments the
+	// kernel used, not the ones first passed.
+	EnterPrograms bool
 }
 
 // DefaultRingSize is the ring buffer size when Config.RingSize is 0.
@@ -176,7 +178,7 @@ func Load(cfg Config) (*Capture, error) {
 	if err := spec.Variables["wakeup_bytes"].Set(uint64(wakeup)); err != nil {
 		return nil, fmt.Errorf("bpf: set wakeup_bytes: %w", err)
 	}
-	if cfg.ArgsFromRegisters {
+	if !cfg.EnterPrograms {
 		if err := spec.Variables["args_from_regs"].Set(uint8(1)); err != nil {
 			return nil, fmt.Errorf("bpf: set args_from_regs: %w", err)
 		}
@@ -202,9 +204,9 @@ func Load(cfg Config) (*Capture, error) {
 			c.unavailable = append(c.unavailable, s.String())
 			continue
 		}
-		// With ArgsFromRegisters only execveat keeps its enter program: it
+		// Without EnterPrograms only execveat keeps its enter program: it
 		// tells an execveat exec from an execve one.
-		if !cfg.ArgsFromRegisters || s == SysExecveat {
+		if cfg.EnterPrograms || s == SysExecveat {
 			keep["enter_"+tp] = true
 		}
 		keep["exit_"+tp] = true
@@ -245,7 +247,7 @@ func Load(cfg Config) (*Capture, error) {
 		}
 	}
 	for _, a := range attaches {
-		if cfg.ArgsFromRegisters && a.sys != SysExecveat {
+		if !cfg.EnterPrograms && a.sys != SysExecveat {
 			continue
 		}
 		l, err := link.Tracepoint("syscalls", "sys_enter_"+a.tp, coll.Programs["enter_"+a.tp], nil)

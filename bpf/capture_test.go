@@ -60,12 +60,13 @@ var (
 	recErrs [2]error
 )
 
-// shared returns the capture shared by the tests, with syscall arguments
-// paired from enter to exit.
-func shared(t *testing.T) *recorder { return sharedMode(t, false) }
+// shared returns the capture shared by the tests, in the default mode
+// (syscall arguments read from the registers at exit).
+func shared(t *testing.T) *recorder { return sharedMode(t, true) }
 
-// sharedMode returns the shared capture in one argument mode: paired
-// (regs false) or read from the registers at exit (Config.ArgsFromRegisters).
+// sharedMode returns the shared capture in one argument mode: read from the
+// registers at exit (regs, the default) or paired from enter to exit
+// (Config.EnterPrograms).
 func sharedMode(t *testing.T, regs bool) *recorder {
 	t.Helper()
 	i := 0
@@ -73,7 +74,7 @@ func sharedMode(t *testing.T, regs bool) *recorder {
 		i = 1
 	}
 	recOnce[i].Do(func() {
-		c, err := Load(Config{Syscalls: SupportedSyscalls(), RingSize: 16 << 20, ArgsFromRegisters: regs})
+		c, err := Load(Config{Syscalls: SupportedSyscalls(), RingSize: 16 << 20, EnterPrograms: !regs})
 		if err != nil {
 			recErrs[i] = err
 			return
@@ -1154,17 +1155,34 @@ func TestDecodeHelpers(t *testing.T) {
 	}
 	var h captureRecord
 	raw := make([]byte, hdrSize-1)
-	if err := decodeHeader(&h, raw); err == nil {
-		t.Error("short record decoded")
+	if _, err := decodeHeader(&h, raw); err == nil {
+		t.Error("cut record decoded")
 	}
-	raw = make([]byte, hdrSize)
-	binaryPut(raw, unsafe.Offsetof(h.Kind), 2, uint64(KindExec))
-	binaryPut(raw, unsafe.Offsetof(h.DataLen), 4, 10)
-	if err := decodeHeader(&h, raw); err != nil {
+	// A short record (close): the header up to fd; the rest reads as zero,
+	// the unused fds as -1, and it is a syscall event.
+	raw = make([]byte, shortSize)
+	binaryPut(raw, unsafe.Offsetof(h.Kind), 2, uint64(kindShort))
+	binaryPut(raw, unsafe.Offsetof(h.Sys), 2, uint64(SysClose))
+	binaryPut(raw, unsafe.Offsetof(h.Fd), 8, 7)
+	h.DataLen, h.Ino = 99, 99 // left over from a previous record
+	data, err := decodeHeader(&h, raw)
+	if err != nil {
 		t.Fatal(err)
 	}
 	var ev Event
 	var comm string
+	if err := fillEvent(&h, data, 0, &ev, &comm); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Kind != KindSyscall || ev.Syscall != SysClose || ev.Fd != 7 || ev.Dirfd != -1 || ev.Fd2 != -1 || ev.Ino != 0 {
+		t.Errorf("short record decoded as %+v", ev)
+	}
+	raw = make([]byte, hdrSize)
+	binaryPut(raw, unsafe.Offsetof(h.Kind), 2, uint64(KindExec))
+	binaryPut(raw, unsafe.Offsetof(h.DataLen), 4, 10)
+	if _, err := decodeHeader(&h, raw); err != nil {
+		t.Fatal(err)
+	}
 	if err := fillEvent(&h, nil, 0, &ev, &comm); err == nil {
 		t.Error("data_len beyond the record decoded")
 	}

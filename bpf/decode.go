@@ -11,6 +11,14 @@ import (
 // kernel sends only as far as data_len.
 var hdrSize = int(unsafe.Offsetof(captureRecord{}.Data))
 
+// A short record (kindShort) is the header cut after fd: the kernel sends
+// it for syscalls whose event needs no more (close). It decodes as a
+// KindSyscall event whose later fields are zero.
+var shortSize = int(unsafe.Offsetof(captureRecord{}.Fd2))
+
+// kindShort is KIND_SHORT in capture.h; it never reaches Event.Kind.
+const kindShort = uint16(KindExit) + 1
+
 // String slots: enum slot in capture.h.
 const (
 	slotPath = iota
@@ -31,18 +39,31 @@ const (
 // over the generated twin of struct record (same layout, from BTF), then
 // strings are cut from the data area. No reflection.
 func (c *Capture) decode(raw []byte, ev *Event) error {
-	if err := decodeHeader(&c.hdr, raw); err != nil {
+	data, err := decodeHeader(&c.hdr, raw)
+	if err != nil {
 		return err
 	}
-	return fillEvent(&c.hdr, raw[hdrSize:], c.bootToEpoch, ev, &c.comm)
+	return fillEvent(&c.hdr, data, c.bootToEpoch, ev, &c.comm)
 }
 
-func decodeHeader(h *captureRecord, raw []byte) error {
-	if len(raw) < hdrSize {
-		return fmt.Errorf("record of %d bytes is shorter than its %d-byte header", len(raw), hdrSize)
+// decodeHeader copies raw's header over h and returns the data area.
+func decodeHeader(h *captureRecord, raw []byte) ([]byte, error) {
+	hb := unsafe.Slice((*byte)(unsafe.Pointer(h)), hdrSize)
+	if len(raw) >= shortSize && len(raw) < hdrSize {
+		copy(hb, raw[:shortSize])
+		if h.Kind != kindShort {
+			return nil, fmt.Errorf("record of %d bytes is shorter than its %d-byte header", len(raw), hdrSize)
+		}
+		clear(hb[shortSize:])
+		h.Kind = uint16(KindSyscall)
+		h.Fd2, h.Dirfd, h.Dirfd2 = -1, -1, -1 // unused, as new_record sets them
+		return nil, nil
 	}
-	copy(unsafe.Slice((*byte)(unsafe.Pointer(h)), hdrSize), raw[:hdrSize])
-	return nil
+	if len(raw) < hdrSize {
+		return nil, fmt.Errorf("record of %d bytes is shorter than its %d-byte header", len(raw), hdrSize)
+	}
+	copy(hb, raw[:hdrSize])
+	return raw[hdrSize:], nil
 }
 
 // fillEvent fills ev from a decoded header and the record's data area.

@@ -260,9 +260,9 @@ func (res results) rows() []row {
 	}
 	overhead("bpf (capture only)", "exec loop", kBPFExec, "child-cpu-ns/op", "<= 1.05", 1.05)
 	overhead("bpf (capture only)", "open/close loop", kBPFOpen, "cpu-ns/op", "<= 1.15", 1.15)
-	if on := res.get(kBPFOpen+"on-regs", "cpu-ns/op"); !math.IsNaN(on) {
-		r := res.pairedRatio(kBPFOpen+"on-regs", kBPFOpen+"off", "cpu-ns/op")
-		add(row{"bpf (capture only)", "open/close loop, ArgsFromRegisters (CPU)", num(on) + " ns/op", "off (above)", ratioStr(r), "<= 1.15", verdict(r <= 1.15, true)})
+	if on := res.get(kBPFOpen+"on-paired", "cpu-ns/op"); !math.IsNaN(on) {
+		r := res.pairedRatio(kBPFOpen+"on-paired", kBPFOpen+"off", "cpu-ns/op")
+		add(row{"bpf (capture only)", "open/close loop, EnterPrograms (paired, CPU)", num(on) + " ns/op", "off (above)", ratioStr(r), "<= 1.15", verdict(r <= 1.15, true)})
 	}
 	rate, drops := res.get(kBPFRate, "execs/s"), res.get(kBPFRate, "drops")
 	add(row{"bpf (capture only)", "exec rate, 4 spawners", num(rate) + " execs/s", "", "", "0 drops", verdict(drops == 0, !math.IsNaN(drops)) + " (" + num(drops) + " drops)"})
