@@ -62,7 +62,9 @@ type wire struct {
 	Source       string   `json:"source"`
 	Hostname     string   `json:"hostname"`
 	Tags         []string `json:"tags"`
-	OutputFields Fields   `json:"output_fields"`
+	// A plain map, not Fields: the decoder's UseNumber then applies to it
+	// in the same pass, without Fields.UnmarshalJSON scanning it again.
+	OutputFields map[string]any `json:"output_fields"`
 }
 
 // Decode parses one alert from JSON and validates it. Unknown fields are
@@ -75,7 +77,7 @@ func Decode(b []byte) (*Alert, error) {
 	if err := dec.Decode(&w); err != nil {
 		return nil, describeJSONError(err)
 	}
-	if _, err := dec.Token(); err != io.EOF {
+	if len(bytes.TrimSpace(b[dec.InputOffset():])) > 0 {
 		return nil, errors.New("malformed JSON: more than one value in the body")
 	}
 	a := &Alert{

@@ -107,3 +107,29 @@ func TestPriority(t *testing.T) {
 		t.Errorf("Priorities() = %v", ps)
 	}
 }
+
+// BenchmarkDecode and BenchmarkEncode cost every alert twice in the
+// sidekick (decode on POST / and again from the queue; encode into the
+// queue and again for a JSON destination).
+func BenchmarkDecode(b *testing.B) {
+	body := []byte(falcoAlert)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Decode(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkEncode(b *testing.B) {
+	a, err := Decode([]byte(falcoAlert))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := a.Encode(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

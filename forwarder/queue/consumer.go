@@ -182,14 +182,12 @@ func newDelivery(q *Queue, output string, m jetstream.Msg) *Delivery {
 	return d
 }
 
-// Ack removes the delivery from the queue: the output has it. It waits for
-// the server to confirm, so that a delivery acknowledged before a restart
-// is not delivered again after it.
-func (d *Delivery) Ack() error {
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-	defer cancel()
-	return d.msg.DoubleAck(ctx)
-}
+// Ack removes the delivery from the queue: the output has it. It does not
+// wait for the server's confirmation: waiting put a round trip through the
+// busy server into every delivery, and with a few workers per output that
+// capped delivery below the ingest rate. An ack lost in a crash makes the
+// delivery come again (at least once); Queue.Close flushes pending acks.
+func (d *Delivery) Ack() error { return d.msg.Ack() }
 
 // Retry hands the delivery back, to be delivered again after delay.
 func (d *Delivery) Retry(delay time.Duration) error { return d.msg.NakWithDelay(delay) }

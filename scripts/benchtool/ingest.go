@@ -41,6 +41,7 @@ func runIngest(args []string) error {
 	url := fs.String("url", "", "measure this server only (http://host:port/)")
 	sidekick := fs.String("sidekick", "", "nightjar-sidekick `binary` to measure beside the bare server")
 	skFlags := fs.String("sidekick-flags", "", "extra `flags` for the sidekick, space-separated (e.g. \"-pprof 127.0.0.1:6060\")")
+	skLog := fs.String("sidekick-log", "", "write the sidekick's log (stderr) to this `file`")
 	rate := fs.Int("rate", 5000, "requests per second")
 	dur := fs.Duration("d", 20*time.Second, "measured duration (after a 2 s warm-up)")
 	conns := fs.Int("conns", 64, "keep-alive connections")
@@ -97,6 +98,14 @@ func runIngest(args []string) error {
 	cmd := exec.Command(*sidekick, strings.Fields(*skFlags)...)
 	cmd.Env = append(os.Environ(), "LISTENADDRESS=127.0.0.1", "LISTENPORT="+strconv.Itoa(port),
 		"QUEUE_DIR="+filepath.Join(dir, "queue"), "WEBHOOK_ADDRESS=http://"+sinkLn.Addr().String()+"/falco")
+	if *skLog != "" {
+		f, err := os.Create(*skLog)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		cmd.Stderr = f
+	}
 	sk, err := startServer(cmd, "127.0.0.1:"+strconv.Itoa(port))
 	if err != nil {
 		return fmt.Errorf("sidekick: %w", err)
@@ -122,14 +131,16 @@ type server struct {
 func startServer(cmd *exec.Cmd, addr string) (*server, error) {
 	s := &server{cmd: cmd, logs: &strings.Builder{}}
 	var mu sync.Mutex
-	cmd.Stderr = writerFunc(func(b []byte) (int, error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if s.logs.Len() < 64<<10 {
-			s.logs.Write(b)
-		}
-		return len(b), nil
-	})
+	if cmd.Stderr == nil {
+		cmd.Stderr = writerFunc(func(b []byte) (int, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if s.logs.Len() < 64<<10 {
+				s.logs.Write(b)
+			}
+			return len(b), nil
+		})
+	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
