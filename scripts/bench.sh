@@ -90,6 +90,14 @@ bench detector-latency ./cmd/nightjar -bench . -benchtime 100x -count 1 -timeout
 # memory with a backlog (the long one, last).
 bench sidekick-ingest ./forwarder/api -bench Ingest -benchtime 20000x -count 1 -timeout 15m
 bench sidekick-deliver ./forwarder/dispatch -bench Deliver -benchtime 20000x -count 1 -timeout 15m
+# The real binary in its own process at 5,000 alerts/s, delivering to a
+# local sink, beside a bare server process paced the same (benchtool ingest).
+log "sidekick: benchtool ingest -rate 5000 -d 20s (real binary vs bare server)"
+CGO_ENABLED=0 $GO build -o "$tools/nightjar-sidekick" ./cmd/nightjar-sidekick
+if ! "$tools/benchtool" ingest -sidekick "$tools/nightjar-sidekick" -rate 5000 -d 20s >"$out/sidekick-e2e.txt" 2>"$out/sidekick-e2e.log"; then
+	log "sidekick-e2e: FAILED (see $out/sidekick-e2e.log)"
+	failed+=(sidekick-e2e)
+fi
 bench sidekick-route ./forwarder/route -bench . -benchtime 1s -count 1 -benchmem
 if [ "$BACKLOG" -gt 0 ]; then
 	NIGHTJAR_BACKLOG=$BACKLOG bench sidekick-backlog ./cmd/nightjar-sidekick -bench BacklogRSS -benchtime 1x -count 1 -timeout 40m
