@@ -256,8 +256,9 @@ func (q *Queue) Enqueue(ctx context.Context, a *alert.Alert, outputNames []strin
 	}
 	futures := make([]jetstream.PubAckFuture, 0, len(outputNames))
 	for _, out := range outputNames {
-		m := &nats.Msg{Subject: q.deliverSubject(out), Data: body, Header: nats.Header{}}
-		m.Header.Set(jetstream.MsgIDHeader, a.UUID+"/"+out)
+		// MsgIDHeader is already in canonical form: no Header.Set needed.
+		m := &nats.Msg{Subject: q.deliverSubject(out), Data: body,
+			Header: nats.Header{jetstream.MsgIDHeader: {a.UUID + "/" + out}}}
 		f, err := q.js.PublishMsgAsync(m)
 		if err != nil {
 			return fmt.Errorf("queue: publishing to %s: %w", out, err)

@@ -41,6 +41,7 @@ func runIngest(args []string) error {
 	url := fs.String("url", "", "measure this server only (http://host:port/)")
 	sidekick := fs.String("sidekick", "", "nightjar-sidekick `binary` to measure beside the bare server")
 	skFlags := fs.String("sidekick-flags", "", "extra `flags` for the sidekick, space-separated (e.g. \"-pprof 127.0.0.1:6060\")")
+	noBare := fs.Bool("no-bare", false, "with -sidekick, skip the bare server's run")
 	skLog := fs.String("sidekick-log", "", "write the sidekick's log (stderr) to this `file`")
 	rate := fs.Int("rate", 5000, "requests per second")
 	dur := fs.Duration("d", 20*time.Second, "measured duration (after a 2 s warm-up)")
@@ -64,16 +65,18 @@ func runIngest(args []string) error {
 	if err != nil {
 		return err
 	}
-	bare, err := startServer(exec.Command(self, "bare", "-addr", "127.0.0.1:0"), "")
-	if err != nil {
-		return fmt.Errorf("bare server: %w", err)
+	if !*noBare {
+		bare, err := startServer(exec.Command(self, "bare", "-addr", "127.0.0.1:0"), "")
+		if err != nil {
+			return fmt.Errorf("bare server: %w", err)
+		}
+		r, err := p.measure(bare, nil)
+		bare.stop()
+		if err != nil {
+			return fmt.Errorf("bare server: %w", err)
+		}
+		r.print("BenchmarkIngestE2E/bare", p.n)
 	}
-	r, err := p.measure(bare, nil)
-	bare.stop()
-	if err != nil {
-		return fmt.Errorf("bare server: %w", err)
-	}
-	r.print("BenchmarkIngestE2E/bare", p.n)
 
 	var got atomic.Int64
 	sink := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -111,7 +114,7 @@ func runIngest(args []string) error {
 		return fmt.Errorf("sidekick: %w", err)
 	}
 	defer sk.stop()
-	r, err = p.measure(sk, &got)
+	r, err := p.measure(sk, &got)
 	if err != nil {
 		return fmt.Errorf("sidekick: %w", err)
 	}
