@@ -54,14 +54,14 @@ func (f Fields) String(key string) (string, bool) {
 // wire is the alert as it travels, with priority and time as the sender
 // wrote them, so that Decode can say exactly what is wrong with each.
 type wire struct {
-	UUID         string   `json:"uuid"`
-	Output       string   `json:"output"`
-	Priority     *string  `json:"priority"`
-	Rule         string   `json:"rule"`
-	Time         *string  `json:"time"`
-	Source       string   `json:"source"`
-	Hostname     string   `json:"hostname"`
-	Tags         []string `json:"tags"`
+	UUID     string   `json:"uuid"`
+	Output   string   `json:"output"`
+	Priority *string  `json:"priority"`
+	Rule     string   `json:"rule"`
+	Time     *string  `json:"time"`
+	Source   string   `json:"source"`
+	Hostname string   `json:"hostname"`
+	Tags     []string `json:"tags"`
 	// A plain map, not Fields: the decoder's UseNumber then applies to it
 	// in the same pass, without Fields.UnmarshalJSON scanning it again.
 	OutputFields map[string]any `json:"output_fields"`
