@@ -74,7 +74,7 @@ func sharedMode(t *testing.T, regs bool) *recorder {
 		i = 1
 	}
 	recOnce[i].Do(func() {
-		c, err := Load(Config{Syscalls: SupportedSyscalls(), RingSize: 16 << 20, EnterPrograms: !regs})
+		c, err := Load(Config{Syscalls: SupportedSyscalls(), RingSize: 16 << 20, EnterPrograms: !regs, Env: true})
 		if err != nil {
 			recErrs[i] = err
 			return

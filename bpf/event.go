@@ -157,7 +157,7 @@ type Event struct {
 
 	// Exec and process state: filled for KindExec; Cwd also for chdir/fchdir.
 	Args           []string
-	Env            []string // NAME=value, as the new image got them (up to 4 KiB, then Truncated)
+	Env            []string // NAME=value, as the new image got them (up to 4 KiB, then Truncated); only with Config.Env
 	Exe            string   // the executable's path, rebuilt from its dentries (no mount namespaces resolved beyond the task's root)
 	Cwd            string
 	Cgroup         string // the task's cgroup v2 path, e.g. /system.slice/docker-<id>.scope
