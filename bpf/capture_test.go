@@ -1158,12 +1158,15 @@ func TestDecodeHelpers(t *testing.T) {
 	if _, err := decodeHeader(&h, raw); err == nil {
 		t.Error("cut record decoded")
 	}
-	// A short record (close): the header up to fd; the rest reads as zero,
-	// the unused fds as -1, and it is a syscall event.
+	// A short record (close): the header up to arg; the rest reads as zero,
+	// and it is a syscall event.
 	raw = make([]byte, shortSize)
 	binaryPut(raw, unsafe.Offsetof(h.Kind), 2, uint64(kindShort))
 	binaryPut(raw, unsafe.Offsetof(h.Sys), 2, uint64(SysClose))
 	binaryPut(raw, unsafe.Offsetof(h.Fd), 8, 7)
+	for _, off := range []uintptr{unsafe.Offsetof(h.Fd2), unsafe.Offsetof(h.Dirfd), unsafe.Offsetof(h.Dirfd2)} {
+		binaryPut(raw, off, 8, ^uint64(0))
+	}
 	h.DataLen, h.Ino = 99, 99 // left over from a previous record
 	data, err := decodeHeader(&h, raw)
 	if err != nil {

@@ -11,10 +11,10 @@ import (
 // kernel sends only as far as data_len.
 var hdrSize = int(unsafe.Offsetof(captureRecord{}.Data))
 
-// A short record (kindShort) is the header cut after fd: the kernel sends
-// it for syscalls whose event needs no more (close). It decodes as a
-// KindSyscall event whose later fields are zero.
-var shortSize = int(unsafe.Offsetof(captureRecord{}.Fd2))
+// A short record (kindShort) is the header cut after arg: the kernel sends
+// it for syscalls whose event needs no more (close, dup*, fcntl, pipe*).
+// It decodes as a KindSyscall event whose later fields are zero.
+var shortSize = int(unsafe.Offsetof(captureRecord{}.Arg2))
 
 // kindShort is KIND_SHORT in capture.h; it never reaches Event.Kind.
 const kindShort = uint16(KindExit) + 1
@@ -56,7 +56,6 @@ func decodeHeader(h *captureRecord, raw []byte) ([]byte, error) {
 		}
 		clear(hb[shortSize:])
 		h.Kind = uint16(KindSyscall)
-		h.Fd2, h.Dirfd, h.Dirfd2 = -1, -1, -1 // unused, as new_record sets them
 		return nil, nil
 	}
 	if len(raw) < hdrSize {

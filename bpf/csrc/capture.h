@@ -75,7 +75,7 @@ enum kind {
 	KIND_EXEC,
 	KIND_FORK,
 	KIND_EXIT,
-	KIND_SHORT, // a syscall record cut after fd (see SHORT_SIZE)
+	KIND_SHORT, // a syscall record cut after arg (see SHORT_SIZE)
 };
 
 // Per-CPU counter indexes.
