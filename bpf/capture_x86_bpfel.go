@@ -226,6 +226,7 @@ const (
 	captureProgSchedExit         = "sched_exit"
 	captureProgSchedFork         = "sched_fork"
 	captureVarArgsFromRegs       = "args_from_regs"
+	captureVarCaptureEnv         = "capture_env"
 	captureVarExcludeTgid        = "exclude_tgid"
 	captureVarUnusedRecord       = "unused_record"
 	captureVarWakeupBytes        = "wakeup_bytes"
@@ -419,6 +420,7 @@ type captureMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type captureVariableSpecs struct {
 	ArgsFromRegs *ebpf.VariableSpec `ebpf:"args_from_regs"`
+	CaptureEnv   *ebpf.VariableSpec `ebpf:"capture_env"`
 	ExcludeTgid  *ebpf.VariableSpec `ebpf:"exclude_tgid"`
 	UnusedRecord *ebpf.VariableSpec `ebpf:"unused_record"`
 	WakeupBytes  *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -464,6 +466,7 @@ func (m *captureMaps) Close() error {
 // It can be passed to loadCaptureObjects or ebpf.CollectionSpec.LoadAndAssign.
 type captureVariables struct {
 	ArgsFromRegs *ebpf.Variable `ebpf:"args_from_regs"`
+	CaptureEnv   *ebpf.Variable `ebpf:"capture_env"`
 	ExcludeTgid  *ebpf.Variable `ebpf:"exclude_tgid"`
 	UnusedRecord *ebpf.Variable `ebpf:"unused_record"`
 	WakeupBytes  *ebpf.Variable `ebpf:"wakeup_bytes"`
