@@ -16,6 +16,7 @@ import (
 
 	"github.com/nightjar-sec/nightjar/forwarder/api"
 	"github.com/nightjar-sec/nightjar/forwarder/config"
+	"github.com/nightjar-sec/nightjar/forwarder/dedup"
 	"github.com/nightjar-sec/nightjar/forwarder/dispatch"
 	"github.com/nightjar-sec/nightjar/forwarder/metrics"
 	"github.com/nightjar-sec/nightjar/forwarder/queue"
@@ -70,6 +71,7 @@ func New(ctx context.Context, o Options) (_ *Sidekick, err error) {
 	}
 	var targets []dispatch.Target
 	var infos []api.OutputInfo
+	windows := map[string]time.Duration{}
 	for _, oc := range cfg.Outputs {
 		out, err := oc.Config.New()
 		if err != nil {
@@ -78,6 +80,7 @@ func New(ctx context.Context, o Options) (_ *Sidekick, err error) {
 		common := *oc.Config.Shared()
 		targets = append(targets, dispatch.Target{Name: oc.Name, Type: oc.Type, Output: out, Common: common})
 		infos = append(infos, api.OutputInfo{Name: oc.Name, Type: oc.Type, MinimumPriority: common.MinimumPriority.String()})
+		windows[oc.Name] = common.Dedup
 	}
 
 	// Bind first: a port in use should fail before the queue starts.
@@ -117,7 +120,7 @@ func New(ctx context.Context, o Options) (_ *Sidekick, err error) {
 		return nil, err
 	}
 	h := api.New(api.Options{
-		Queue: s.q, Router: router, Outputs: infos,
+		Queue: s.q, Router: router, Dedup: dedup.New(windows), Outputs: infos,
 		Enricher:  api.Enricher{CustomFields: cfg.CustomFields, CustomTags: cfg.CustomTags, Templates: cfg.Templates},
 		BodyLimit: cfg.BodyLimit, AuthToken: cfg.AuthToken,
 		Metrics: m, Gatherer: reg, Log: log.With("component", "api"), Version: o.Version,

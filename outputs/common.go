@@ -21,6 +21,11 @@ type Common struct {
 	// MaxAge is how long a delivery is retried before it goes to the
 	// dead-letter stream.
 	MaxAge time.Duration `yaml:"maxage"`
+	// Dedup, when positive, drops an alert for this output when the same
+	// alert (rule, hostname, priority, source and output_fields, time
+	// fields aside) was accepted for it less than Dedup ago. 0 delivers
+	// every alert, as falcosidekick does.
+	Dedup time.Duration `yaml:"dedup"`
 }
 
 // Defaults for Common; DefaultCommon returns them.
@@ -54,6 +59,9 @@ func (c *Common) Validate(prefix string) error {
 	}
 	if c.MaxAge <= 0 {
 		return fmt.Errorf("%s.maxage: must be positive, got %s", prefix, c.MaxAge)
+	}
+	if c.Dedup < 0 {
+		return fmt.Errorf("%s.dedup: must be 0 (off) or positive, got %s", prefix, c.Dedup)
 	}
 	return nil
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/nightjar-sec/nightjar/alert"
+	"github.com/nightjar-sec/nightjar/forwarder/dedup"
 	"github.com/nightjar-sec/nightjar/forwarder/metrics"
 	"github.com/nightjar-sec/nightjar/forwarder/queue"
 	"github.com/nightjar-sec/nightjar/forwarder/route"
@@ -66,8 +67,10 @@ const DefaultRetryAfter = 5 * time.Second
 
 // Options configure the handler.
 type Options struct {
-	Queue     Queue
-	Router    *route.Router
+	Queue  Queue
+	Router *route.Router
+	// Dedup drops repeats per output (outputs' dedup setting); nil: none.
+	Dedup     *dedup.Filter
 	Outputs   []OutputInfo
 	Enricher  Enricher
 	BodyLimit int64
@@ -193,8 +196,16 @@ func (h *handler) ingest(w http.ResponseWriter, r *http.Request) {
 		a.UUID = uuid.NewString()
 	}
 	h.enrich(a)
-	outs := h.Router.Outputs(a)
-	h.enqueue(w, r, a, outs)
+	outs, repeats, key := h.Dedup.Split(a, h.Router.Outputs(a))
+	for _, o := range repeats {
+		h.Metrics.Repeat(o)
+	}
+	if len(repeats) > 0 {
+		h.Log.Debug("repeat within the dedup window: not queued again", "uuid", a.UUID, "rule", a.Rule, "outputs", repeats)
+	}
+	if h.enqueue(w, r, a, outs) {
+		h.Dedup.Accepted(key, outs)
+	}
 }
 
 func (h *handler) enrich(a *alert.Alert) {
@@ -203,7 +214,8 @@ func (h *handler) enrich(a *alert.Alert) {
 	}
 }
 
-func (h *handler) enqueue(w http.ResponseWriter, r *http.Request, a *alert.Alert, outs []string) {
+// enqueue stores a for outs and answers; it reports whether a was accepted.
+func (h *handler) enqueue(w http.ResponseWriter, r *http.Request, a *alert.Alert, outs []string) bool {
 	// Finish storing even if the sender hangs up: the copies are already on
 	// their way, and a half-stored alert would be delivered to some outputs
 	// only. The sender, seeing no answer, retries (at least once).
@@ -215,12 +227,12 @@ func (h *handler) enqueue(w http.ResponseWriter, r *http.Request, a *alert.Alert
 			h.Log.Warn("queue full: answering 503", "uuid", a.UUID)
 			w.Header().Set("Retry-After", strconv.Itoa(int((h.RetryAfter+time.Second-1)/time.Second)))
 			writeError(w, http.StatusServiceUnavailable, "queue full (queue.maxbytes reached): retry later")
-			return
+			return false
 		}
 		h.Metrics.Input(metrics.InputError)
 		h.Log.Error("enqueue failed: answering 500", "uuid", a.UUID, "error", err)
 		writeError(w, http.StatusInternalServerError, "alert not stored: "+err.Error())
-		return
+		return false
 	}
 	h.Metrics.Input(metrics.InputAccepted)
 	h.Metrics.Alert(a)
@@ -229,6 +241,7 @@ func (h *handler) enqueue(w http.ResponseWriter, r *http.Request, a *alert.Alert
 		outs = []string{}
 	}
 	writeJSON(w, http.StatusOK, accepted{UUID: a.UUID, Outputs: outs})
+	return true
 }
 
 // test sends falcosidekick's test alert to every enabled output, whatever

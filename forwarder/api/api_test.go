@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/nightjar-sec/nightjar/alert"
+	"github.com/nightjar-sec/nightjar/forwarder/dedup"
 	"github.com/nightjar-sec/nightjar/forwarder/metrics"
 	"github.com/nightjar-sec/nightjar/forwarder/queue"
 	"github.com/nightjar-sec/nightjar/forwarder/route"
@@ -331,5 +332,52 @@ func TestTemplateFailureKeepsAlert(t *testing.T) {
 	failed := e.Apply(a)
 	if failed["bad"] == nil || a.OutputFields["ok"] != "x" || a.OutputFields["bad"] != nil {
 		t.Fatalf("failed %v fields %v", failed, a.OutputFields)
+	}
+}
+
+// An output with a dedup window gets an alert once per window; the others
+// get every copy, /test is never deduplicated, and an alert refused with a
+// 503 is not remembered (the sender's retry goes through).
+func TestDedupPerOutput(t *testing.T) {
+	q := openQueue(t, 0)
+	f := newFixture(t, q, func(o *Options) { o.Dedup = dedup.New(map[string]time.Duration{"pager": time.Hour}) })
+	crit := strings.Replace(validAlert, `"Warning"`, `"Critical"`, 1)
+	_, b := f.do(t, "POST", "/", crit)
+	if !strings.Contains(string(b), `"outputs":["hook","pager"]`) {
+		t.Fatalf("first: %s", b)
+	}
+	// The same alert at a later time (time fields differ): hook only.
+	later := strings.Replace(strings.Replace(crit, "1764433916746609046", "1764433999000000000", 1), "16:31:56", "16:33:19", 2)
+	resp, b := f.do(t, "POST", "/", later)
+	if resp.StatusCode != 200 || !strings.Contains(string(b), `"outputs":["hook"]`) {
+		t.Fatalf("repeat: %d %s", resp.StatusCode, b)
+	}
+	// Another file is another alert.
+	_, b = f.do(t, "POST", "/", strings.Replace(crit, "/etc/shadow", "/etc/sudoers", 1))
+	if !strings.Contains(string(b), `"outputs":["hook","pager"]`) {
+		t.Fatalf("other alert: %s", b)
+	}
+	if d := q.Health().Depth; d["hook"] != 3 || d["pager"] != 2 {
+		t.Fatalf("depth %v", d)
+	}
+	if _, b = f.do(t, "POST", "/test", ""); !strings.Contains(string(b), `"outputs":["hook","pager"]`) {
+		t.Fatalf("test: %s", b)
+	}
+	_, m := f.do(t, "GET", "/metrics", "")
+	if !strings.Contains(string(m), `nightjar_sidekick_dedup_repeats_total{output="pager"} 1`) {
+		t.Fatalf("metrics:\n%s", m)
+	}
+
+	// Refused (queue closed: 500), then retried once the queue is back.
+	q2 := openQueue(t, 0)
+	filter := dedup.New(map[string]time.Duration{"pager": time.Hour})
+	g := newFixture(t, q2, func(o *Options) { o.Dedup = filter })
+	fresh := strings.Replace(crit, "/etc/shadow", "/etc/gshadow", 1)
+	q2.Close()
+	if resp, b := g.do(t, "POST", "/", fresh); resp.StatusCode != 500 {
+		t.Fatalf("closed queue: %d %s", resp.StatusCode, b)
+	}
+	if filter.Len() != 0 {
+		t.Fatal("a refused alert was remembered")
 	}
 }

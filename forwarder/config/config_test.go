@@ -136,6 +136,13 @@ routes:
 	}
 }
 
+func TestDedupFromEnvironment(t *testing.T) {
+	c := parse(t, "", "WEBHOOK_ADDRESS=http://127.0.0.1:1/x", "WEBHOOK_DEDUP=10m")
+	if len(c.Outputs) != 1 || c.Outputs[0].Config.Shared().Dedup != 10*time.Minute {
+		t.Fatalf("outputs %+v", c.Outputs)
+	}
+}
+
 func TestNamedOutputFromEnvironment(t *testing.T) {
 	c := parse(t, "", "OUTPUTS_OPS_TYPE=webhook", "OUTPUTS_OPS_ADDRESS=http://127.0.0.1:1/x", "OUTPUTS_OPS_MINIMUMPRIORITY=alert")
 	if len(c.Outputs) != 1 || c.Outputs[0].Name != "ops" || c.Outputs[0].Config.Shared().MinimumPriority != alert.PriorityAlert {
@@ -172,6 +179,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"template", "templatedfields:\n  x: '{{ .foo '\n", nil, "templatedfields.x: template: x:1: unclosed action"},
 		{"duration", "", []string{"WEBHOOK_ADDRESS=http://h/x", "WEBHOOK_TIMEOUT=10"}, `webhook.timeout (env WEBHOOK_TIMEOUT): "10" is not a duration`},
 		{"bodylimit", "bodylimit: -1\n", nil, "bodylimit: must be a positive number"},
+		{"dedup", "", []string{"WEBHOOK_ADDRESS=http://h/x", "WEBHOOK_DEDUP=-1m"}, "webhook.dedup: must be 0 (off) or positive, got -1m0s"},
 		{"tls", "tlsserver: {deploy: true}\n", nil, "tlsserver.certfile, tlsserver.keyfile"},
 		{"mutual tls", "", []string{"TLSSERVER_MUTUALTLS=true"}, "tlsserver.mutualtls: needs tlsserver.deploy"},
 		{"queue", "", []string{"QUEUE_MAXBYTES=10"}, "queue.maxbytes"},

@@ -51,6 +51,9 @@ type Metrics struct {
 	Retries *prometheus.CounterVec
 	// DeadLetters counts deliveries given up, by output and reason.
 	DeadLetters *prometheus.CounterVec
+	// Repeats counts alerts not queued for an output because the same
+	// alert was accepted for it within its dedup window.
+	Repeats *prometheus.CounterVec
 
 	depth *depthCollector
 }
@@ -84,12 +87,16 @@ func New(reg prometheus.Registerer) *Metrics {
 			Namespace: namespace, Name: "dead_letters_total",
 			Help: "Deliveries sent to the dead-letter stream, by output and reason (permanent, maxage).",
 		}, []string{"output", "reason"}),
+		Repeats: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "dedup_repeats_total",
+			Help: "Alerts not queued for an output because the same alert was accepted for it within its dedup window, by output.",
+		}, []string{"output"}),
 		depth: &depthCollector{desc: prometheus.NewDesc(namespace+"_queue_depth",
 			"Deliveries waiting in the queue (pending plus unacknowledged), by output.",
 			[]string{"output"}, nil)},
 	}
 	if reg != nil {
-		reg.MustRegister(m.Inputs, m.Alerts, m.Deliveries, m.DeliveryLatency, m.Retries, m.DeadLetters, m.depth)
+		reg.MustRegister(m.Inputs, m.Alerts, m.Deliveries, m.DeliveryLatency, m.Retries, m.DeadLetters, m.Repeats, m.depth)
 	}
 	return m
 }
@@ -137,6 +144,14 @@ func (m *Metrics) DeadLetter(output, reason string) {
 		return
 	}
 	m.DeadLetters.WithLabelValues(output, reason).Inc()
+}
+
+// Repeat counts one alert not queued for output as a repeat.
+func (m *Metrics) Repeat(output string) {
+	if m == nil {
+		return
+	}
+	m.Repeats.WithLabelValues(output).Inc()
 }
 
 // SetDepthSource sets the function read at each scrape for the queue depth
