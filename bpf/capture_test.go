@@ -1072,6 +1072,45 @@ func TestExcludePID(t *testing.T) {
 	}
 }
 
+// A sleeping reader is woken once WakeupBytes wait in the ring (the flush
+// timer here is an hour, so nothing else wakes it), for thresholds that are
+// and are not a multiple of a record's ring footprint. The bug this guards
+// against was seen in the detector, not reproduced here: the kernel side
+// judged the crossing on the bare record size rather than on what the
+// record takes in the ring (size rounded up to 8, plus an 8-byte header),
+// so with a 64 KiB threshold records stepped over it unnoticed and a 1 MiB
+// ring overflowed (48 % dropped at 200,000 open+close/s; 0 after the fix).
+func TestWakeupAtThreshold(t *testing.T) {
+	used := (shortSize+7)&^7 + 8
+	for _, wake := range []int{used * 600, 64 << 10, 16 << 10} {
+		t.Run(strconv.Itoa(wake), func(t *testing.T) {
+			c, err := Load(Config{Syscalls: []string{"close"}, NoStateSyscalls: true,
+				RingSize: 1 << 20, WakeupBytes: wake, FlushInterval: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			got := make(chan error, 1)
+			go func() {
+				var ev Event
+				got <- c.Read(&ev)
+			}()
+			time.Sleep(100 * time.Millisecond) // the reader sleeps in epoll_wait
+			for i := 0; i < 50000 && c.Pending() < 3*wake; i++ {
+				unix.Close(-1) // EBADF, still a close record
+			}
+			select {
+			case err := <-got:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("reader not woken with %d bytes waiting (threshold %d)", c.Pending(), wake)
+			}
+		})
+	}
+}
+
 // A ring nobody reads fills up: every record is either in the ring or
 // counted as dropped, exactly.
 func TestDropAccounting(t *testing.T) {

@@ -176,9 +176,17 @@ static __always_inline void send_size(struct record *r, __u64 size)
 	// Wake the reader only for the record that crosses wakeup_bytes: a
 	// wakeup is an IPI (a VM exit under a hypervisor), far dearer than the
 	// record itself, and a reader that is behind needs no more than one.
+	// The crossing is judged on what the record takes in the ring: its size
+	// rounded up to 8 plus the ring's 8-byte header. Judged on the bare
+	// size, a record could step over the threshold unnoticed (it did, for
+	// every record, with a 64 KiB threshold: the reader then only woke on
+	// its timer and a 1 MiB ring overflowed). The second threshold is a
+	// backstop for two CPUs crossing the first one at once.
 	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	__u64 used = ((size + 7) & ~7ULL) + 8;
 	__u64 flags = BPF_RB_NO_WAKEUP;
-	if (avail < wakeup_bytes && avail + size >= wakeup_bytes)
+	if ((avail < wakeup_bytes && avail + used >= wakeup_bytes) ||
+	    (avail < 2 * wakeup_bytes && avail + used >= 2 * wakeup_bytes))
 		flags = BPF_RB_FORCE_WAKEUP;
 	if (bpf_ringbuf_output(&events, r, size, flags))
 		count(CNT_DROP_RINGFULL);
