@@ -2,6 +2,7 @@ package outputs
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/nightjar-sec/nightjar/alert"
@@ -26,6 +27,11 @@ type Common struct {
 	// fields aside) was accepted for it less than Dedup ago. 0 delivers
 	// every alert, as falcosidekick does.
 	Dedup time.Duration `yaml:"dedup"`
+	// RateLimit, when positive, paces deliveries to at most this many per
+	// second (one at a time, over all workers): for destinations with a
+	// rate limit of their own (Slack: about one message per second per
+	// webhook). Deliveries wait in the queue; none is dropped. 0: no limit.
+	RateLimit float64 `yaml:"ratelimit"`
 }
 
 // Defaults for Common; DefaultCommon returns them.
@@ -59,6 +65,9 @@ func (c *Common) Validate(prefix string) error {
 	}
 	if c.MaxAge <= 0 {
 		return fmt.Errorf("%s.maxage: must be positive, got %s", prefix, c.MaxAge)
+	}
+	if c.RateLimit < 0 || math.IsNaN(c.RateLimit) || math.IsInf(c.RateLimit, 0) {
+		return fmt.Errorf("%s.ratelimit: must be 0 (off) or a positive number of deliveries per second, got %v", prefix, c.RateLimit)
 	}
 	if c.Dedup < 0 {
 		return fmt.Errorf("%s.dedup: must be 0 (off) or positive, got %s", prefix, c.Dedup)

@@ -137,8 +137,8 @@ routes:
 }
 
 func TestDedupFromEnvironment(t *testing.T) {
-	c := parse(t, "", "WEBHOOK_ADDRESS=http://127.0.0.1:1/x", "WEBHOOK_DEDUP=10m")
-	if len(c.Outputs) != 1 || c.Outputs[0].Config.Shared().Dedup != 10*time.Minute {
+	c := parse(t, "", "WEBHOOK_ADDRESS=http://127.0.0.1:1/x", "WEBHOOK_DEDUP=10m", "WEBHOOK_RATELIMIT=0.5")
+	if len(c.Outputs) != 1 || c.Outputs[0].Config.Shared().Dedup != 10*time.Minute || c.Outputs[0].Config.Shared().RateLimit != 0.5 {
 		t.Fatalf("outputs %+v", c.Outputs)
 	}
 }
@@ -180,6 +180,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"duration", "", []string{"WEBHOOK_ADDRESS=http://h/x", "WEBHOOK_TIMEOUT=10"}, `webhook.timeout (env WEBHOOK_TIMEOUT): "10" is not a duration`},
 		{"bodylimit", "bodylimit: -1\n", nil, "bodylimit: must be a positive number"},
 		{"dedup", "", []string{"WEBHOOK_ADDRESS=http://h/x", "WEBHOOK_DEDUP=-1m"}, "webhook.dedup: must be 0 (off) or positive, got -1m0s"},
+		{"ratelimit", "", []string{"WEBHOOK_ADDRESS=http://h/x", "WEBHOOK_RATELIMIT=-2"}, "webhook.ratelimit: must be 0 (off) or a positive number of deliveries per second, got -2"},
 		{"tls", "tlsserver: {deploy: true}\n", nil, "tlsserver.certfile, tlsserver.keyfile"},
 		{"mutual tls", "", []string{"TLSSERVER_MUTUALTLS=true"}, "tlsserver.mutualtls: needs tlsserver.deploy"},
 		{"queue", "", []string{"QUEUE_MAXBYTES=10"}, "queue.maxbytes"},

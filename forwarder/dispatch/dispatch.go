@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/nightjar-sec/nightjar/forwarder/metrics"
 	"github.com/nightjar-sec/nightjar/forwarder/queue"
 	"github.com/nightjar-sec/nightjar/outputs"
@@ -98,12 +100,20 @@ func Start(ctx context.Context, q *queue.Queue, targets []Target, m *metrics.Met
 			AckWait:       time.Duration(bufferPerWorker+1)*t.Common.Timeout + 5*time.Second,
 			MaxAckPending: max(1000, 16*n),
 		}
+		var limiter *rate.Limiter
+		if r := t.Common.RateLimit; r > 0 {
+			limiter = rate.NewLimiter(rate.Limit(r), 1)
+			// A delivery may also wait its turn behind everything buffered
+			// and in flight: without this, a slow rate would outlast the
+			// ack wait and JetStream would hand the delivery out twice.
+			opts.AckWait += time.Duration(float64(buffer+n) / r * float64(time.Second))
+		}
 		c, err := q.Consumer(ctx, t.Name, opts)
 		if err != nil {
 			cancel()
 			return nil, err
 		}
-		workers = append(workers, &worker{t: t, q: q, c: c, opts: opts, n: n, buffer: buffer, m: m,
+		workers = append(workers, &worker{t: t, q: q, c: c, opts: opts, n: n, buffer: buffer, m: m, limiter: limiter,
 			log: log.With("component", "dispatch", "output", t.Name)})
 	}
 	for _, w := range workers {
@@ -134,7 +144,9 @@ type worker struct {
 	n      int
 	buffer int // deliveries the client holds, pulled ahead of the workers
 	m      *metrics.Metrics
-	log    *slog.Logger
+	// limiter paces attempts (outputs' ratelimit); nil: no limit.
+	limiter *rate.Limiter
+	log     *slog.Logger
 
 	mu      sync.Mutex
 	lastErr string // the output's last failure, for maxage dead letters
@@ -258,6 +270,15 @@ func (w *worker) handle(ctx context.Context, d *queue.Delivery) {
 		}
 		w.dead(settle, d, metrics.DeadMaxAge, cause, d.Attempt-1)
 		return
+	}
+	if w.limiter != nil {
+		if err := w.limiter.Wait(ctx); err != nil {
+			// Stopping while waiting for a turn: hand it back untried.
+			if err := d.Release(); err != nil {
+				w.log.Warn("handing a delivery back", "err", err)
+			}
+			return
+		}
 	}
 	// An attempt in flight finishes even when Stop is called: cutting it
 	// short could deliver the alert and still count it undelivered.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -373,4 +374,32 @@ func TestConsumerDeletedOnServer(t *testing.T) {
 		}
 	}
 	eventually(t, "deliveries after the consumer was deleted", func() bool { return s.delivered() == 10 })
+}
+
+// ratelimit paces attempts (it never drops): 12 deliveries at 20/s take at
+// least 11 intervals of 50 ms, over all 4 workers, and all arrive once.
+func TestRateLimitPaces(t *testing.T) {
+	q := openQueue(t, "slow")
+	s := newSink(nil)
+	start(t, q, nil, target("slow", s, func(c *outputs.Common) { c.RateLimit = 20 }))
+	begin := time.Now()
+	enqueue(t, q, 12, "slow")
+	eventually(t, "all deliveries", func() bool { return s.delivered() == 12 })
+	if took := time.Since(begin); took < 11*50*time.Millisecond {
+		t.Fatalf("12 deliveries at 20/s took %v", took)
+	}
+	var all []time.Time
+	for i := range 12 {
+		ts := s.times(testAlert(i).UUID)
+		if len(ts) != 1 {
+			t.Fatalf("alert %d attempted %d times", i, len(ts))
+		}
+		all = append(all, ts[0])
+	}
+	slices.SortFunc(all, func(a, b time.Time) int { return a.Compare(b) })
+	// The limiter hands out a turn every 50 ms: 12 attempts span 11 turns
+	// (one turn of slack for when the first attempt was recorded late).
+	if span := all[len(all)-1].Sub(all[0]); span < 10*50*time.Millisecond {
+		t.Fatalf("12 attempts spread over only %v", span)
+	}
 }
