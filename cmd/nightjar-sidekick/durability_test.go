@@ -27,14 +27,9 @@ import (
 // arrive (at least once).
 func TestDurabilityAcrossKillAndOutage(t *testing.T) {
 	// Linked as the Makefile links it (no symbol tables): faster, too.
-	bin := filepath.Join(t.TempDir(), "nightjar-sidekick")
-	build := exec.Command("go", "build", "-ldflags=-s -w", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := sidekickBinary(t)
 
-	apiPort, hookPort := durFreePort(t), durFreePort(t)
+	apiPort, hookPort := freePort(t), freePort(t)
 	env := append(os.Environ(),
 		"LISTENADDRESS=127.0.0.1",
 		"LISTENPORT="+strconv.Itoa(apiPort),
@@ -229,16 +224,6 @@ func durStart(t *testing.T, bin string, env []string, base string) *durProcess {
 	}
 }
 
-func durFreePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 func durAlertJSON(id string, i int) []byte {
 	b, _ := json.Marshal(map[string]any{
 		"uuid":     id,
@@ -296,13 +281,8 @@ func BenchmarkBacklogRSS(b *testing.B) {
 		b.Fatalf("NIGHTJAR_BACKLOG=%q: want a positive count", v)
 	}
 	dir := b.TempDir()
-	bin := filepath.Join(dir, "nightjar-sidekick")
-	build := exec.Command("go", "build", "-ldflags=-s -w", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
-	apiPort, hookPort := durFreePortB(b), durFreePortB(b)
+	bin := sidekickBinary(b)
+	apiPort, hookPort := freePort(b), freePort(b)
 	env := append(os.Environ(),
 		"LISTENADDRESS=127.0.0.1",
 		"LISTENPORT="+strconv.Itoa(apiPort),
@@ -415,13 +395,4 @@ func durProcMem(b *testing.B, pid int) (rss, hwm float64) {
 		}
 	}
 	return rss, hwm
-}
-
-func durFreePortB(b *testing.B) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -338,12 +338,7 @@ func (l *e2eLog) String() string              { l.mu.Lock(); defer l.mu.Unlock()
 // minimum priority each, posts one alert of every priority, and checks
 // that each destination got exactly the alerts its threshold lets through.
 func TestAllOutputsFromEnvironment(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "nightjar-sidekick")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := sidekickBinary(t)
 
 	sinks := map[string]*e2eSink{}
 	for _, n := range []string{"slack", "rocketchat", "datadog", "opsgenie", "lambda", "smtp"} {

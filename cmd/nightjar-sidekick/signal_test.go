@@ -16,12 +16,7 @@ import (
 // The real binary, as `make run` starts it: no configuration file, stops
 // cleanly on SIGTERM (exit 0), leaving its queue files for the next start.
 func TestBinaryStopsOnSIGTERM(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "nightjar-sidekick")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := sidekickBinary(t)
 	port := freePort(t)
 	dir := t.TempDir()
 	cmd := exec.Command(bin)
