@@ -13,6 +13,7 @@ import (
 
 	"github.com/nightjar-sec/nightjar/alert"
 	"github.com/nightjar-sec/nightjar/outputs"
+	"github.com/nightjar-sec/nightjar/outputs/outputstest"
 )
 
 const apiKey = "dd0123456789abcdefsecretkey"
@@ -66,7 +67,7 @@ func TestCreatesEvent(t *testing.T) {
 	if err := build(t, c).Send(context.Background(), testAlert()); err != nil {
 		t.Fatal(err)
 	}
-	r := recv(t, ch)
+	r := outputstest.Recv(t, ch)
 	if r.method != "POST" || r.uri != "/api/v1/events" || r.ctype != "application/json" || r.key != apiKey {
 		t.Fatalf("request %s %s %s key %q", r.method, r.uri, r.ctype, r.key)
 	}
@@ -110,7 +111,7 @@ func TestFailuresAreClassifiedAndScrubbed(t *testing.T) {
 		c := NewConfig()
 		c.APIKey, c.Host = apiKey, srv.URL
 		err := build(t, c).Send(context.Background(), testAlert())
-		recv(t, ch)
+		outputstest.Recv(t, ch)
 		d := outputs.Classify(err)
 		if d == nil || d.Retryable != tc.retryable || d.RetryAfter != tc.after || d.StatusCode != tc.status || !strings.Contains(d.Reason, tc.want) {
 			t.Errorf("%d classified as %#v", tc.status, d)
@@ -172,18 +173,5 @@ func TestValidate(t *testing.T) {
 	c.APIKey, c.Host = apiKey, "https://api.us5.datadoghq.com"
 	if err := c.Validate(); err != nil {
 		t.Fatalf("any site must be accepted: %v", err)
-	}
-}
-
-// recv takes what the server saw of one request; a request that never came
-// fails the test instead of hanging it.
-func recv[T any](t *testing.T, ch chan T) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(10 * time.Second):
-		t.Fatal("the server got no request")
-		panic("unreachable")
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nightjar-sec/nightjar/alert"
 	"github.com/nightjar-sec/nightjar/outputs"
+	"github.com/nightjar-sec/nightjar/outputs/outputstest"
 )
 
 const (
@@ -103,7 +104,7 @@ func TestInvokesWithAlertJSON(t *testing.T) {
 	if err := build(t, nil).Send(context.Background(), testAlert()); err != nil {
 		t.Fatal(err)
 	}
-	r := recv(t, ch)
+	r := outputstest.Recv(t, ch)
 	if r.invocationType != "RequestResponse" {
 		t.Fatalf("invocation type %q", r.invocationType)
 	}
@@ -122,7 +123,7 @@ func TestEventInvocation(t *testing.T) {
 	if err := build(t, func(c *Config) { c.Lambda.InvocationType = "event" }).Send(context.Background(), testAlert()); err != nil {
 		t.Fatal(err)
 	}
-	if r := recv(t, ch); r.invocationType != "Event" {
+	if r := outputstest.Recv(t, ch); r.invocationType != "Event" {
 		t.Fatalf("invocation type %q", r.invocationType)
 	}
 }
@@ -135,7 +136,7 @@ func TestStaticCredentialsFromConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	recv(t, ch)
+	outputstest.Recv(t, ch)
 }
 
 func TestFunctionErrorIsAFailedDelivery(t *testing.T) {
@@ -144,7 +145,7 @@ func TestFunctionErrorIsAFailedDelivery(t *testing.T) {
 		io.WriteString(w, `{"errorMessage":"downstream refused","errorType":"Error","trace":[]}`)
 	})
 	err := build(t, nil).Send(context.Background(), testAlert())
-	recv(t, ch)
+	outputstest.Recv(t, ch)
 	d := outputs.Classify(err)
 	if d == nil || !d.Retryable || !strings.Contains(d.Reason, "Unhandled") || !strings.Contains(d.Reason, "downstream refused") {
 		t.Fatalf("function error classified as %#v", d)
@@ -179,7 +180,7 @@ func TestFailuresAreClassifiedAndScrubbed(t *testing.T) {
 				io.WriteString(w, tc.body)
 			})
 			err := build(t, func(c *Config) { c.AccessKeyID, c.SecretAccessKey = accessKey, secretKey }).Send(context.Background(), testAlert())
-			recv(t, ch)
+			outputstest.Recv(t, ch)
 			d := outputs.Classify(err)
 			if d == nil || d.Retryable != tc.retryable || d.RetryAfter != tc.after || d.StatusCode != tc.status || !strings.Contains(d.Reason, tc.want) {
 				t.Fatalf("classified as %#v", d)
@@ -227,7 +228,7 @@ func TestAWSEndpointURLLambdaWins(t *testing.T) {
 	if err := build(t, nil).Send(context.Background(), testAlert()); err != nil {
 		t.Fatal(err)
 	}
-	recv(t, ch)
+	outputstest.Recv(t, ch)
 }
 
 func TestValidate(t *testing.T) {
@@ -257,19 +258,6 @@ func TestValidate(t *testing.T) {
 	c.Lambda.FunctionName = "fn"
 	if _, err := c.New(); err == nil || !strings.HasPrefix(err.Error(), "aws.region") {
 		t.Fatalf("New() without a region = %v", err)
-	}
-}
-
-// recv takes what the server saw of one request; a request that never came
-// fails the test instead of hanging it.
-func recv[T any](t *testing.T, ch chan T) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(10 * time.Second):
-		t.Fatal("the server got no request")
-		panic("unreachable")
 	}
 }
 
@@ -319,17 +307,17 @@ func TestAssumeRole(t *testing.T) {
 	if err := o.Send(context.Background(), testAlert()); err != nil {
 		t.Fatal(err)
 	}
-	if s := recv(t, ch); s.sts != "nightjar-sidekick" {
+	if s := outputstest.Recv(t, ch); s.sts != "nightjar-sidekick" {
 		t.Fatalf("first request %+v, want AssumeRole", s)
 	}
-	if s := recv(t, ch); s.lambda == "" {
+	if s := outputstest.Recv(t, ch); s.lambda == "" {
 		t.Fatalf("second request %+v, want the invocation", s)
 	}
 	// The temporary credentials are cached: no second AssumeRole.
 	if err := o.Send(context.Background(), testAlert()); err != nil {
 		t.Fatal(err)
 	}
-	if s := recv(t, ch); s.lambda == "" {
+	if s := outputstest.Recv(t, ch); s.lambda == "" {
 		t.Fatalf("third request %+v, want an invocation", s)
 	}
 }

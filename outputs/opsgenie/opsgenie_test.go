@@ -13,6 +13,7 @@ import (
 
 	"github.com/nightjar-sec/nightjar/alert"
 	"github.com/nightjar-sec/nightjar/outputs"
+	"github.com/nightjar-sec/nightjar/outputs/outputstest"
 )
 
 const apiKey = "0a1b2c3d-genie-secret-key"
@@ -67,7 +68,7 @@ func TestCreatesAlert(t *testing.T) {
 	if err := o.Send(context.Background(), testAlert()); err != nil {
 		t.Fatal(err)
 	}
-	r := recv(t, ch)
+	r := outputstest.Recv(t, ch)
 	alias := o.Alias(testAlert())
 	want := `{"message":"Error File below /etc opened for writing (file=/etc/passwd)","alias":"` + alias + `","description":"Write below etc","tags":["filesystem"],` +
 		`"details":{"container_id":"host","fd_name":"/etc/passwd","hostname":"node-3","priority":"Error","proc_name":"vi","rule":"Write below etc","source":"syscall","tags":"filesystem"},` +
@@ -139,7 +140,7 @@ func TestFailuresAreClassifiedAndScrubbed(t *testing.T) {
 		c := NewConfig()
 		c.APIKey, c.URL = apiKey, srv.URL
 		err := build(t, c).Send(context.Background(), testAlert())
-		recv(t, ch)
+		outputstest.Recv(t, ch)
 		d := outputs.Classify(err)
 		if d == nil || d.Retryable != tc.retryable || d.RetryAfter != tc.after || d.StatusCode != tc.status || !strings.Contains(d.Reason, tc.want) {
 			t.Errorf("%d classified as %#v", tc.status, d)
@@ -196,18 +197,5 @@ func TestValidate(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) || strings.Contains(err.Error(), apiKey) {
 			t.Errorf("Validate() = %v, want error naming %s", err, tc.want)
 		}
-	}
-}
-
-// recv takes what the server saw of one request; a request that never came
-// fails the test instead of hanging it.
-func recv[T any](t *testing.T, ch chan T) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(10 * time.Second):
-		t.Fatal("the server got no request")
-		panic("unreachable")
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nightjar-sec/nightjar/alert"
 	"github.com/nightjar-sec/nightjar/outputs"
+	"github.com/nightjar-sec/nightjar/outputs/outputstest"
 )
 
 func testAlert() *alert.Alert {
@@ -67,7 +68,7 @@ func TestSendsSlackShapedMessage(t *testing.T) {
 	if err := build(t, c).Send(context.Background(), testAlert()); err != nil {
 		t.Fatal(err)
 	}
-	r := recv(t, ch)
+	r := outputstest.Recv(t, ch)
 	want := `{"username":"Nightjar","icon_url":"https://example.com/nj.png","attachments":[{"color":"#ff5400","fallback":"Critical Shell in container","text":"Critical Shell in container","fields":[` +
 		`{"title":"rule","value":"Terminal shell in container","short":true},` +
 		`{"title":"priority","value":"Critical","short":true},` +
@@ -89,7 +90,7 @@ func TestTemplateText(t *testing.T) {
 		t.Fatal(err)
 	}
 	var m map[string]any
-	json.Unmarshal(recv(t, ch).body, &m)
+	json.Unmarshal(outputstest.Recv(t, ch).body, &m)
 	a := m["attachments"].([]any)[0].(map[string]any)
 	if m["text"] != "Critical: Terminal shell in container" || a["fields"] != nil || a["text"] != "Critical Shell in container" {
 		t.Fatalf("message %v", m)
@@ -115,7 +116,7 @@ func TestFailuresAreClassifiedAndScrubbed(t *testing.T) {
 		c := NewConfig()
 		c.WebhookURL = outputs.SecretURL(srv.URL + hookPath)
 		err := build(t, c).Send(context.Background(), testAlert())
-		recv(t, ch)
+		outputstest.Recv(t, ch)
 		d := outputs.Classify(err)
 		if d == nil || d.Retryable != tc.retryable || d.RetryAfter != tc.after || !strings.Contains(d.Reason, tc.want) {
 			t.Errorf("%d %s classified as %#v", tc.status, tc.body, d)
@@ -175,18 +176,5 @@ func TestValidate(t *testing.T) {
 	}
 	if NewConfig().Enabled() {
 		t.Fatal("enabled without a webhook URL")
-	}
-}
-
-// recv takes what the server saw of one request; a request that never came
-// fails the test instead of hanging it.
-func recv[T any](t *testing.T, ch chan T) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(10 * time.Second):
-		t.Fatal("the server got no request")
-		panic("unreachable")
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nightjar-sec/nightjar/alert"
 	"github.com/nightjar-sec/nightjar/outputs"
+	"github.com/nightjar-sec/nightjar/outputs/outputstest"
 )
 
 func testAlert() *alert.Alert {
@@ -82,7 +83,7 @@ func TestWebhookDefaultMessage(t *testing.T) {
 	if err := build(t, c).Send(context.Background(), testAlert()); err != nil {
 		t.Fatal(err)
 	}
-	r := recv(t, ch)
+	r := outputstest.Recv(t, ch)
 	if r.method != "POST" || r.path != hookPath || r.ctype != "application/json" {
 		t.Fatalf("request %s %s %s", r.method, r.path, r.ctype)
 	}
@@ -116,7 +117,7 @@ func TestOutputFormatsAndTemplate(t *testing.T) {
 			t.Fatal(err)
 		}
 		var m map[string]any
-		r := recv(t, ch)
+		r := outputstest.Recv(t, ch)
 		if err := json.Unmarshal(r.body, &m); err != nil || !tc.check(m) || m["icon_url"] != "https://example.com/i.png" || m["channel"] != "#alerts" {
 			t.Fatalf("format %s template %q: body %s", tc.format, tc.template, r.body)
 		}
@@ -161,7 +162,7 @@ func TestBotToken(t *testing.T) {
 	if err := build(t, c).Send(context.Background(), testAlert()); err != nil {
 		t.Fatal(err)
 	}
-	f := recv(t, ch)
+	f := outputstest.Recv(t, ch)
 	// slack-go sends the token as a form field on chat.postMessage, or as
 	// a bearer header.
 	if (auth != "Bearer "+token && f.Get("token") != token) || path != "/api/chat.postMessage" || f.Get("channel") != "#security" || f.Get("username") != "Nightjar" {
@@ -173,13 +174,13 @@ func TestBotToken(t *testing.T) {
 	}
 	c.Channel = "#ratelimited"
 	err := build(t, c).Send(context.Background(), testAlert())
-	recv(t, ch)
+	outputstest.Recv(t, ch)
 	if d := outputs.Classify(err); !d.Retryable || d.RetryAfter != 3*time.Second || d.StatusCode != 429 || strings.Contains(err.Error(), token) {
 		t.Fatalf("Web API 429 classified as %#v", d)
 	}
 	c.Channel = "#missing"
 	err = build(t, c).Send(context.Background(), testAlert())
-	recv(t, ch)
+	outputstest.Recv(t, ch)
 	d := outputs.Classify(err)
 	if d.Retryable || !strings.Contains(d.Reason, "channel_not_found") || strings.Contains(err.Error(), token) {
 		t.Fatalf("API error classified as %#v", d)
@@ -205,7 +206,7 @@ func TestFailuresAreClassifiedAndScrubbed(t *testing.T) {
 		c := NewConfig()
 		c.WebhookURL = outputs.SecretURL(srv.URL + hookPath)
 		err := build(t, c).Send(context.Background(), testAlert())
-		recv(t, ch)
+		outputstest.Recv(t, ch)
 		d := outputs.Classify(err)
 		if d == nil || d.Retryable != tc.retryable || d.RetryAfter != tc.wantAfter || d.StatusCode != tc.status || !strings.Contains(d.Reason, tc.wantInError) {
 			t.Errorf("%d classified as %#v", tc.status, d)
@@ -279,18 +280,5 @@ func TestValidate(t *testing.T) {
 	c.Token, c.Channel = "xoxb-1", "#c"
 	if !c.Enabled() || c.Validate() != nil {
 		t.Fatalf("bot config rejected: %v", c.Validate())
-	}
-}
-
-// recv takes what the server saw of one request; a request that never came
-// fails the test instead of hanging it.
-func recv[T any](t *testing.T, ch chan T) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(10 * time.Second):
-		t.Fatal("the server got no request")
-		panic("unreachable")
 	}
 }
