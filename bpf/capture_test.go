@@ -740,15 +740,7 @@ func testNetwork(t *testing.T, r *recorder) {
 	check(t, "dup Ret", ev.Ret, int64(nd))
 
 	// UDP sendto / recvfrom carry the peer address.
-	u1, _ := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
-	u2, _ := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
-	defer unix.Close(u1)
-	defer unix.Close(u2)
-	unix.Bind(u1, &unix.SockaddrInet4{Addr: lo})
-	unix.Bind(u2, &unix.SockaddrInet4{Addr: lo})
-	s1, _ := unix.Getsockname(u1)
-	s2, _ := unix.Getsockname(u2)
-	p1, p2 := uint16(s1.(*unix.SockaddrInet4).Port), uint16(s2.(*unix.SockaddrInet4).Port)
+	u1, u2, p1, p2 := udpPair(t)
 	if err := unix.Sendto(u2, []byte("ping"), 0, &unix.SockaddrInet4{Addr: lo, Port: int(p1)}); err != nil {
 		t.Fatal(err)
 	}
@@ -948,15 +940,7 @@ func testMiscSyscalls(t *testing.T, r *recorder) {
 
 	// sendmsg / recvmsg with addresses.
 	lo := [4]byte{127, 0, 0, 1}
-	u1, _ := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
-	u2, _ := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
-	defer unix.Close(u1)
-	defer unix.Close(u2)
-	unix.Bind(u1, &unix.SockaddrInet4{Addr: lo})
-	unix.Bind(u2, &unix.SockaddrInet4{Addr: lo})
-	s1, _ := unix.Getsockname(u1)
-	s2, _ := unix.Getsockname(u2)
-	p1, p2port := uint16(s1.(*unix.SockaddrInet4).Port), uint16(s2.(*unix.SockaddrInet4).Port)
+	u1, u2, p1, p2port := udpPair(t)
 	if _, err := unix.SendmsgN(u2, []byte("hello"), nil, &unix.SockaddrInet4{Addr: lo, Port: int(p1)}, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -1109,6 +1093,30 @@ func TestWakeupAtThreshold(t *testing.T) {
 			}
 		})
 	}
+}
+
+// udpPair opens two UDP sockets bound to loopback, closed when the test
+// ends, and returns them with their ports.
+func udpPair(t *testing.T) (u1, u2 int, p1, p2 uint16) {
+	t.Helper()
+	ports := [2]uint16{}
+	fds := [2]int{}
+	for i := range fds {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { unix.Close(fd) })
+		if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+			t.Fatal(err)
+		}
+		sa, err := unix.Getsockname(fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fds[i], ports[i] = fd, uint16(sa.(*unix.SockaddrInet4).Port)
+	}
+	return fds[0], fds[1], ports[0], ports[1]
 }
 
 // A ring nobody reads fills up: every record is either in the ring or

@@ -101,26 +101,30 @@ static __always_inline int excluded(void)
 	return exclude_tgid != 0 && (bpf_get_current_pid_tgid() >> 32) == exclude_tgid;
 }
 
-static __always_inline struct record *new_record(__u16 kind, __u16 sys)
-{
-	__u32 zero = 0;
-	struct record *r = bpf_map_lookup_elem(&scratch, &zero);
-	if (!r)
-		return 0;
-	// Zero the fixed part only: the data area is covered by data_len.
-	__builtin_memset(r, 0, sizeof(struct record) - sizeof(r->data));
-	r->kind = kind;
-	r->sys = sys;
-	r->fd = r->fd2 = r->dirfd = r->dirfd2 = -1;
-	return r;
-}
-
 // A short record is the header up to and including arg (KIND_SHORT): for
 // the frequent fd syscalls whose event needs no more (close, dup*, fcntl,
 // pipe*), it saves zeroing and copying the other ~300 bytes of the header,
 // which shows in a new process, where every cache line is cold. User space
 // reads the missing fields as zero.
 #define SHORT_SIZE __builtin_offsetof(struct record, arg2)
+
+// new_record zeroes the scratch record's header (only up to SHORT_SIZE for
+// KIND_SHORT; the data area is covered by data_len) and sets its kind.
+static __always_inline struct record *new_record(__u16 kind, __u16 sys)
+{
+	__u32 zero = 0;
+	struct record *r = bpf_map_lookup_elem(&scratch, &zero);
+	if (!r)
+		return 0;
+	if (kind == KIND_SHORT)
+		__builtin_memset(r, 0, SHORT_SIZE);
+	else
+		__builtin_memset(r, 0, sizeof(struct record) - sizeof(r->data));
+	r->kind = kind;
+	r->sys = sys;
+	r->fd = r->fd2 = r->dirfd = r->dirfd2 = -1;
+	return r;
+}
 
 static __always_inline __u32 pid_vnr(struct pid *p)
 {
@@ -604,15 +608,10 @@ static __always_inline int on_exit(struct sys_exit_ctx *ctx, __u32 sys)
 	case SYS_FCNTL:
 	case SYS_PIPE:
 	case SYS_PIPE2: {
-		__u32 zero = 0;
-		struct record *r = bpf_map_lookup_elem(&scratch, &zero);
+		struct record *r = new_record(KIND_SHORT, sys);
 		if (!r)
 			return 0;
-		__builtin_memset(r, 0, SHORT_SIZE);
-		r->kind = KIND_SHORT;
-		r->sys = sys;
 		r->fd = (int)a0;
-		r->fd2 = r->dirfd = r->dirfd2 = -1;
 		fill_task(r);
 		r->ret = ret;
 		if (sys == SYS_DUP2 || sys == SYS_DUP3) {
