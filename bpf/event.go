@@ -11,8 +11,8 @@ import (
 type Kind uint8
 
 const (
-	// KindSyscall is one syscall, enter and exit paired per thread: its
-	// arguments and its result (Ret).
+	// KindSyscall is one completed syscall: its arguments and its result
+	// (Ret), captured at exit (see Config.EnterPrograms).
 	KindSyscall Kind = iota + 1
 	// KindExec is a successful exec (sched_process_exec), in the context
 	// of the process after the exec: Path is the filename given to exec,

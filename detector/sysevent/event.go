@@ -28,8 +28,8 @@
 // tbl), then Handle each recorded event in order.
 //
 // Semantics to know:
-//   - Every event is a completed syscall (enter and exit paired in the
-//     kernel): evt.dir is "<", and the enter parameters are available too.
+//   - Every event is a completed syscall, captured at its exit with its
+//     arguments: evt.dir is "<", and the enter parameters are available too.
 //   - An exec updates the process before its event is returned; close and
 //     exit remove their fd/process, but the returned Event still points to it.
 //   - proc.aname, proc.aexe, proc.aexepath, proc.acmdline without an index

@@ -112,7 +112,7 @@ func (f *Filter) Accepted(k Key, outs []string) {
 	}
 }
 
-// Len is the number of remembered keys, for tests and metrics.
+// Len is the number of remembered keys.
 func (f *Filter) Len() int {
 	if f == nil {
 		return 0
