@@ -307,19 +307,15 @@ func (d *detectorProc) stop() error {
 	}
 }
 
-// sample reads the detector's CPU time (/proc/PID/stat utime+stime, in
-// clock ticks of 10 ms) and its counters (GET /metrics).
+// sample reads the detector's CPU time (procCPU) and its counters (GET
+// /metrics).
 func (d *detectorProc) sample() (sample, error) {
 	s := sample{at: time.Now()}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.cmd.Process.Pid))
+	cpu, err := procCPU(d.cmd.Process.Pid)
 	if err != nil {
 		return s, err
 	}
-	// Fields after the command name (which may hold spaces) in parentheses.
-	rest := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
-	utime, _ := strconv.ParseFloat(rest[11], 64)
-	stime, _ := strconv.ParseFloat(rest[12], 64)
-	s.cpu = time.Duration((utime + stime) * float64(time.Second) / 100)
+	s.cpu = cpu
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
