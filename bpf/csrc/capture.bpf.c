@@ -196,7 +196,7 @@ static __always_inline void send_size(struct record *r, __u64 size)
 		count(CNT_DROP_RINGFULL);
 }
 
-static __always_inline void send(void *ctx, struct record *r)
+static __always_inline void send(struct record *r)
 {
 	__u32 len = r->data_len;
 	if (len > DATA_MAX)
@@ -894,7 +894,7 @@ static __always_inline int on_exit(struct sys_exit_ctx *ctx, __u32 sys)
 		struct path pwd = BPF_CORE_READ(t, fs, pwd);
 		put_path(r, SLOT_CWD, &pwd);
 	}
-	send(ctx, r);
+	send(r);
 	return 0;
 }
 
@@ -1054,7 +1054,7 @@ int sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 	r->cap_prm = BPF_CORE_READ(c, cap_permitted.val);
 	r->cap_eff = BPF_CORE_READ(c, cap_effective.val);
 	r->start_boot_ns = BPF_CORE_READ(t, group_leader, start_boottime);
-	send(ctx, r);
+	send(r);
 	return 0;
 }
 
@@ -1089,7 +1089,7 @@ int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 	r->child_pid = BPF_CORE_READ(child, tgid);
 	r->child_tid = BPF_CORE_READ(child, pid);
 	r->start_boot_ns = BPF_CORE_READ(child, start_boottime);
-	send(ctx, r);
+	send(r);
 	return 0;
 }
 
@@ -1109,6 +1109,6 @@ int sched_exit(struct trace_event_raw_sched_process_exit *ctx)
 	r->exit_code = BPF_CORE_READ(t, exit_code);
 	r->group_dead = ctx->group_dead; // the last thread of the process
 
-	send(ctx, r);
+	send(r);
 	return 0;
 }
