@@ -53,6 +53,10 @@ type Config struct {
 	// exec on the test VM), and the detector reads proc.env from /proc on
 	// demand instead.
 	Env bool
+	// OpenFilter, when set, has the kernel send only the opens that some
+	// rule could match (and the closes of the fds of sent opens); see
+	// OpenFilter. nil sends every open.
+	OpenFilter *OpenFilter
 }
 
 // DefaultRingSize is the ring buffer size when Config.RingSize is 0.
@@ -68,6 +72,9 @@ type Stats struct {
 	// Truncated counts strings (paths, argv, names) cut to fit their buffer:
 	// the event was still sent, with Event.Truncated set.
 	Truncated uint64
+	// Filtered counts opens that Config.OpenFilter kept in the kernel, and
+	// the closes of their fds: not sent, and not in Seen.
+	Filtered uint64
 	// Decoded counts records read and decoded in user space, by kind and,
 	// for KindSyscall, by syscall name; DecodeErrors counts records that
 	// could not be decoded (a bug, never expected).
@@ -82,6 +89,7 @@ const (
 	cntSeen = iota
 	cntDropRingFull
 	cntTruncated
+	cntFiltered
 	cntMax
 )
 
@@ -193,6 +201,21 @@ func Load(cfg Config) (*Capture, error) {
 			return nil, fmt.Errorf("bpf: set args_from_regs: %w", err)
 		}
 	}
+	var openKeys []captureOpenKey
+	var openVals []captureOpenVal
+	if f := cfg.OpenFilter; f != nil {
+		if err := f.Validate(); err != nil {
+			return nil, err
+		}
+		openKeys, openVals = f.entries()
+		if err := spec.Variables["open_filter"].Set(uint8(1)); err != nil {
+			return nil, fmt.Errorf("bpf: set open_filter: %w", err)
+		}
+		if err := spec.Variables["open_any"].Set(uint8(f.Any)); err != nil {
+			return nil, fmt.Errorf("bpf: set open_any: %w", err)
+		}
+		spec.Maps["open_paths"].MaxEntries = uint32(max(1, len(openKeys)))
+	}
 	flush := cfg.FlushInterval
 	if flush <= 0 {
 		flush = 20 * time.Millisecond
@@ -239,6 +262,17 @@ func Load(cfg Config) (*Capture, error) {
 		return nil, fmt.Errorf("bpf: load programs: %w", err)
 	}
 	c.coll = coll
+	if len(openKeys) > 0 {
+		if _, err := coll.Maps["open_paths"].BatchUpdate(openKeys, openVals, nil); err != nil {
+			// Older kernels lack batch updates of LPM tries: one by one.
+			for i := range openKeys {
+				if err := coll.Maps["open_paths"].Put(&openKeys[i], &openVals[i]); err != nil {
+					c.Close()
+					return nil, fmt.Errorf("bpf: fill the open filter: %w", err)
+				}
+			}
+		}
+	}
 
 	add := func(l link.Link, err error, what string) error {
 		if err != nil {
@@ -386,6 +420,7 @@ func (c *Capture) Stats() (Stats, error) {
 	s.DroppedRingFull = sums[cntDropRingFull]
 	s.Delivered = s.Seen - s.DroppedRingFull
 	s.Truncated = sums[cntTruncated]
+	s.Filtered = sums[cntFiltered]
 	s.DecodedByKind = make(map[string]uint64)
 	s.DecodedBySyscall = make(map[string]uint64)
 	for k := KindSyscall; k <= KindExit; k++ {

@@ -13,6 +13,25 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type captureFdskip struct {
+	_    structs.HostLayout
+	Bits [16]uint64
+}
+
+type captureOpenKey struct {
+	_    structs.HostLayout
+	Bits uint32
+	Path [256]int8
+}
+
+type captureOpenVal struct {
+	_   structs.HostLayout
+	Any uint8
+	Dir uint8
+	Pad uint16
+	Len uint32
+}
+
 type capturePending struct {
 	_    structs.HostLayout
 	Args [6]uint64
@@ -72,12 +91,11 @@ type captureRecord struct {
 	Addr        captureSockaddrRec
 	Local       captureSockaddrRec
 	Remote      captureSockaddrRec
-	StrOff      [11]uint16
-	StrLen      [11]uint16
+	StrOff      [12]uint16
+	StrLen      [12]uint16
 	DataLen     uint32
-	Pad         uint32
+	PathBits    uint32
 	Data        [24576]int8
-	_           [4]byte
 }
 
 type captureSockaddrRec struct {
@@ -94,6 +112,8 @@ type captureSockaddrRec struct {
 const (
 	captureMapCounters           = "counters"
 	captureMapEvents             = "events"
+	captureMapFdskip             = "fdskip"
+	captureMapOpenPaths          = "open_paths"
 	captureMapPending            = "pending"
 	captureMapScratch            = "scratch"
 	captureProgEnterAccept       = "enter_accept"
@@ -228,6 +248,8 @@ const (
 	captureVarArgsFromRegs       = "args_from_regs"
 	captureVarCaptureEnv         = "capture_env"
 	captureVarExcludeTgid        = "exclude_tgid"
+	captureVarOpenAny            = "open_any"
+	captureVarOpenFilter         = "open_filter"
 	captureVarUnusedRecord       = "unused_record"
 	captureVarWakeupBytes        = "wakeup_bytes"
 )
@@ -409,10 +431,12 @@ type captureProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type captureMapSpecs struct {
-	Counters *ebpf.MapSpec `ebpf:"counters"`
-	Events   *ebpf.MapSpec `ebpf:"events"`
-	Pending  *ebpf.MapSpec `ebpf:"pending"`
-	Scratch  *ebpf.MapSpec `ebpf:"scratch"`
+	Counters  *ebpf.MapSpec `ebpf:"counters"`
+	Events    *ebpf.MapSpec `ebpf:"events"`
+	Fdskip    *ebpf.MapSpec `ebpf:"fdskip"`
+	OpenPaths *ebpf.MapSpec `ebpf:"open_paths"`
+	Pending   *ebpf.MapSpec `ebpf:"pending"`
+	Scratch   *ebpf.MapSpec `ebpf:"scratch"`
 }
 
 // captureVariableSpecs contains global variables before they are loaded into the kernel.
@@ -422,6 +446,8 @@ type captureVariableSpecs struct {
 	ArgsFromRegs *ebpf.VariableSpec `ebpf:"args_from_regs"`
 	CaptureEnv   *ebpf.VariableSpec `ebpf:"capture_env"`
 	ExcludeTgid  *ebpf.VariableSpec `ebpf:"exclude_tgid"`
+	OpenAny      *ebpf.VariableSpec `ebpf:"open_any"`
+	OpenFilter   *ebpf.VariableSpec `ebpf:"open_filter"`
 	UnusedRecord *ebpf.VariableSpec `ebpf:"unused_record"`
 	WakeupBytes  *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -446,16 +472,20 @@ func (o *captureObjects) Close() error {
 //
 // It can be passed to loadCaptureObjects or ebpf.CollectionSpec.LoadAndAssign.
 type captureMaps struct {
-	Counters *ebpf.Map `ebpf:"counters"`
-	Events   *ebpf.Map `ebpf:"events"`
-	Pending  *ebpf.Map `ebpf:"pending"`
-	Scratch  *ebpf.Map `ebpf:"scratch"`
+	Counters  *ebpf.Map `ebpf:"counters"`
+	Events    *ebpf.Map `ebpf:"events"`
+	Fdskip    *ebpf.Map `ebpf:"fdskip"`
+	OpenPaths *ebpf.Map `ebpf:"open_paths"`
+	Pending   *ebpf.Map `ebpf:"pending"`
+	Scratch   *ebpf.Map `ebpf:"scratch"`
 }
 
 func (m *captureMaps) Close() error {
 	return _CaptureClose(
 		m.Counters,
 		m.Events,
+		m.Fdskip,
+		m.OpenPaths,
 		m.Pending,
 		m.Scratch,
 	)
@@ -468,6 +498,8 @@ type captureVariables struct {
 	ArgsFromRegs *ebpf.Variable `ebpf:"args_from_regs"`
 	CaptureEnv   *ebpf.Variable `ebpf:"capture_env"`
 	ExcludeTgid  *ebpf.Variable `ebpf:"exclude_tgid"`
+	OpenAny      *ebpf.Variable `ebpf:"open_any"`
+	OpenFilter   *ebpf.Variable `ebpf:"open_filter"`
 	UnusedRecord *ebpf.Variable `ebpf:"unused_record"`
 	WakeupBytes  *ebpf.Variable `ebpf:"wakeup_bytes"`
 }

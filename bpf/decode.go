@@ -32,6 +32,7 @@ const (
 	slotLocalPath
 	slotRemotePath
 	slotEnv
+	slotFdPath
 	slotMax
 )
 
@@ -126,6 +127,7 @@ func fillEvent(h *captureRecord, data []byte, bootToEpoch int64, ev *Event, comm
 		Exe:            joinComponents(strs[slotExe]),
 		Cwd:            joinComponents(strs[slotCwd]),
 		Cgroup:         joinComponents(strs[slotCgroup]),
+		FdPath:         joinComponents(strs[slotFdPath]),
 		TTY:            h.Tty,
 		SID:            h.Sid,
 		PGID:           h.Pgid,

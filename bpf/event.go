@@ -154,6 +154,11 @@ type Event struct {
 	Ino            uint64
 	Truncated      bool // a string (path, argv, ...) was longer than its buffer and was cut
 	TruncatedCount uint8
+	// FdPath is the path of Fd rebuilt from its dentries, sent (with dup*,
+	// fcntl F_DUPFD, fchmod and setns) when the open that made Fd was
+	// filtered out in the kernel (Config.OpenFilter), so that user space
+	// learns the fd when it first matters.
+	FdPath string
 
 	// Exec and process state: filled for KindExec; Cwd also for chdir/fchdir.
 	Args           []string

@@ -4,4 +4,4 @@ package bpf
 // `make generate` with Debian 12's clang 14.0.6 (apt-get install clang llvm
 // libbpf-dev bpftool); other clang versions produce other bytes. The C
 // sources live in csrc/ because Go refuses .c files in a package without cgo.
-//go:generate go tool bpf2go -target amd64 -type record -type sockaddr_rec capture csrc/capture.bpf.c -- -Icsrc -Wall -O2 -g
+//go:generate go tool bpf2go -target amd64 -type record -type sockaddr_rec -type open_key -type open_val capture csrc/capture.bpf.c -- -Icsrc -Wall -O2 -g

@@ -40,6 +40,34 @@ const volatile __u8 args_from_regs = 0;
 // from /proc only when a rule asks.
 const volatile __u8 capture_env = 0;
 
+// The open filter (Config.OpenFilter): when set, an open (open, openat,
+// openat2, creat) is sent only if some loaded rule could match it, judged
+// on its path and class (struct open_val). open_any holds the classes sent
+// whatever the path (rules that constrain no path). Opens that state
+// tracking needs are always sent: directories (a later openat or fchdir
+// resolves against them), relative paths (resolved in user space), and
+// paths that user space would normalise (see open_wanted).
+const volatile __u8 open_filter = 0;
+const volatile __u8 open_any = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1); // replaced by the filter's size at load
+	__type(key, struct open_key);
+	__type(value, struct open_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} open_paths SEC(".maps");
+
+// The fds of filtered-out opens, per process (on the thread group leader).
+// Task storage rather than a hash: freed with the task, no capacity to
+// run out of, and found without hashing.
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct fdskip);
+} fdskip SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20); // replaced by Config.RingSize at load
@@ -230,6 +258,21 @@ static __always_inline void put_user_str(struct record *r, int slot, const void 
 	r->data_len = off + n;
 }
 
+// put_open_path fills the path slot of an open: from data, where the open
+// filter already read it (pathn bytes with the NUL), or from user memory.
+static __always_inline void put_open_path(struct record *r, long pathn, const void *uptr)
+{
+	if (pathn <= 0) {
+		put_user_str(r, SLOT_PATH, uptr, STR_MAX);
+		return;
+	}
+	if (pathn >= STR_MAX)
+		truncated(r);
+	r->str_off[SLOT_PATH] = 0;
+	r->str_len[SLOT_PATH] = pathn - 1;
+	r->data_len = pathn;
+}
+
 static __always_inline void put_user_bytes(struct record *r, int slot, const void *uptr, __u32 n)
 {
 	__u32 off = r->data_len;
@@ -402,6 +445,151 @@ static __always_inline void put_file_id(struct record *r, struct file *f)
 
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
+#define S_IFDIR 0040000
+#define O_DIRECTORY 00200000
+#define O_PATH 010000000
+
+// The filtered-out fds of the current process; create makes the set.
+static __always_inline struct fdskip *skip_set(int create)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	return bpf_task_storage_get(&fdskip, t->group_leader, 0,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
+// fd_skip marks fd as the result of a filtered-out open. Atomic: threads
+// of the process may update the same word from two CPUs.
+static __always_inline void fd_skip(long fd)
+{
+	if (fd < 0 || fd >= FDSKIP_MAX)
+		return;
+	struct fdskip *s = skip_set(1);
+	if (!s)
+		return; // its close is then sent, which user space ignores
+	__u64 i = fd >> 6;
+	BOUND(i, 15); // FDSKIP_MAX / 64 - 1
+	__sync_fetch_and_or(&s->bits[i], 1ULL << (fd & 63));
+}
+
+// fd_unskip reports whether fd is marked, and clears the mark: the caller
+// either drops the fd's last event (close) or tells user space about it.
+static __always_inline int fd_unskip(long fd)
+{
+	if (!open_filter || fd < 0 || fd >= FDSKIP_MAX)
+		return 0;
+	struct fdskip *s = skip_set(0);
+	if (!s)
+		return 0;
+	__u64 bit = 1ULL << (fd & 63);
+	__u64 i = fd >> 6;
+	BOUND(i, 15); // FDSKIP_MAX / 64 - 1
+	__u64 *w = &s->bits[i];
+	if (!(*w & bit))
+		return 0;
+	__sync_fetch_and_and(w, ~bit);
+	return 1;
+}
+
+// put_fd_path sends the path of fd rebuilt from its dentries, for an fd
+// whose open user space never saw.
+static __always_inline void put_fd_path(struct record *r, __s64 fd)
+{
+	struct file *f = fd_file(fd);
+	if (!f)
+		return;
+	struct path p = f->f_path;
+	put_path(r, SLOT_FD_PATH, &p);
+}
+
+// A scan of the path at the start of a record's data, by bpf_loop: a
+// plain loop is verified once per iteration and the open programs would
+// exceed the verifier's budget.
+struct scan {
+	struct record *r;
+	__u64 from; // first byte to look at
+	__u64 n;    // bytes of path with the NUL
+	int hit;
+};
+
+// unclean_step finds "..", "//", "/./" or a final "/.".
+static long unclean_step(__u64 i, void *ctx)
+{
+	struct scan *sc = ctx;
+	__u64 at = i;
+	BOUND(at, 0xff);
+	if (at + 2 >= sc->n)
+		return 1;
+	char c = sc->r->data[at], d = sc->r->data[at + 1], e = sc->r->data[at + 2];
+	if ((c == '.' && d == '.') || (c == '/' && d == '/') || (c == '/' && d == '.' && (e == '/' || e == 0))) {
+		sc->hit = 1;
+		return 1;
+	}
+	return 0;
+}
+
+// slash_step finds a '/' from sc->from on.
+static long slash_step(__u64 i, void *ctx)
+{
+	struct scan *sc = ctx;
+	__u64 at = sc->from + i;
+	BOUND(at, 0x1ff);
+	if (at + 1 >= sc->n)
+		return 1;
+	if (sc->r->data[at] == '/') {
+		sc->hit = 1;
+		return 1;
+	}
+	return 0;
+}
+
+// open_wanted decides whether an open is sent (Config.OpenFilter). Its
+// path was read to r->data (n bytes with the NUL).
+static __always_inline int open_wanted(struct record *r, long n, __u64 flags, long ret)
+{
+	__u8 cls = OPEN_RW; // also the invalid access mode 3
+	if ((flags & 3) == 0)
+		cls = OPEN_RO;
+	else if ((flags & 3) == 1)
+		cls = OPEN_WO;
+	if (ret < 0)
+		cls <<= OPEN_FAILED_SHIFT;
+	if (cls & open_any)
+		return 1;
+	if (flags & (O_DIRECTORY | O_PATH))
+		return 1;
+	if (n < 2 || n > OPEN_KEY_MAX || r->data[0] != '/')
+		return 1; // relative (resolved in user space), empty, or too long for a key
+	// Rules see the path cleaned lexically: one with "..", "//", "/./" or
+	// a trailing "/" or "/." would not compare as written, so it is sent.
+	// (".." anywhere also covers rules on fd.nameraw contains "../".)
+	struct scan sc = {.r = r, .n = n};
+	bpf_loop(OPEN_KEY_MAX, unclean_step, &sc, 0);
+	if (sc.hit)
+		return 1;
+	__u64 last = n - 2;
+	BOUND(last, 0xff);
+	if (n > 2 && r->data[last] == '/')
+		return 1;
+	// A directory may be a later openat's dirfd or fchdir's target.
+	if (ret >= 0) {
+		struct file *f = fd_file(ret);
+		if (f && (f->f_inode->i_mode & S_IFMT) == S_IFDIR)
+			return 1;
+	}
+	r->path_bits = n * 8;
+	struct open_val *v = bpf_map_lookup_elem(&open_paths, &r->path_bits);
+	r->path_bits = 0;
+	if (!v)
+		return 0;
+	__u8 mask = v->any;
+	if (v->dir & cls) {
+		struct scan rest = {.r = r, .from = v->len, .n = n};
+		bpf_loop(OPEN_KEY_MAX, slash_step, &rest, 0);
+		if (!rest.hit)
+			mask |= v->dir;
+	}
+	return (mask & cls) != 0;
+}
 
 static __always_inline void sock_addr(struct record *r, struct sock *sk, struct sockaddr_rec *out,
 				      int slot, int remote)
@@ -608,7 +796,14 @@ static __always_inline int on_exit(struct sys_exit_ctx *ctx, __u32 sys)
 	case SYS_FCNTL:
 	case SYS_PIPE:
 	case SYS_PIPE2: {
-		struct record *r = new_record(KIND_SHORT, sys);
+		// The close of a filtered-out open is not sent either.
+		if (sys == SYS_CLOSE && fd_unskip((int)a0)) {
+			count(CNT_FILTERED);
+			return 0;
+		}
+		// A dup of one is sent whole, with the path of the fd.
+		int fdpath = sys != SYS_CLOSE && sys != SYS_PIPE && sys != SYS_PIPE2 && fd_unskip((int)a0);
+		struct record *r = new_record(fdpath ? KIND_SYSCALL : KIND_SHORT, sys);
 		if (!r)
 			return 0;
 		r->fd = (int)a0;
@@ -630,10 +825,48 @@ static __always_inline int on_exit(struct sys_exit_ctx *ctx, __u32 sys)
 			r->fd2 = fds[1];
 			if (sys == SYS_PIPE2)
 				r->flags = a1;
+			fd_unskip(r->fd);
+			fd_unskip(r->fd2);
 		}
-		send_size(r, SHORT_SIZE);
+		if (sys != SYS_CLOSE && sys != SYS_PIPE && sys != SYS_PIPE2 && ret >= 0)
+			fd_unskip(ret); // a new fd user space knows
+		if (fdpath) {
+			put_fd_path(r, r->fd);
+			send(r);
+		} else {
+			send_size(r, SHORT_SIZE);
+		}
 		return 0;
 	}
+	}
+
+	// The open filter reads the path first, into the scratch record's data
+	// (which new_record leaves alone), so a sent open reads it only once.
+	long pathn = 0;
+	if (open_filter && (sys == SYS_OPEN || sys == SYS_OPENAT || sys == SYS_OPENAT2 || sys == SYS_CREAT)) {
+		__u32 zero = 0;
+		struct record *s = bpf_map_lookup_elem(&scratch, &zero);
+		if (!s)
+			return 0;
+		const void *upath = (void *)a0;
+		__u64 flags = a1;
+		if (sys == SYS_CREAT) {
+			flags = 0x241;
+		} else if (sys == SYS_OPENAT) {
+			upath = (void *)a1;
+			flags = a2;
+		} else if (sys == SYS_OPENAT2) {
+			upath = (void *)a1;
+			flags = 0;
+			bpf_probe_read_user(&flags, sizeof(flags), (void *)a2); // open_how.flags
+		}
+		pathn = bpf_probe_read_user_str(s->data, STR_MAX, upath);
+		if (!open_wanted(s, pathn, flags, ret)) {
+			if (ret >= 0)
+				fd_skip(ret);
+			count(CNT_FILTERED);
+			return 0;
+		}
 	}
 
 	struct record *r = new_record(KIND_SYSCALL, sys);
@@ -645,14 +878,14 @@ static __always_inline int on_exit(struct sys_exit_ctx *ctx, __u32 sys)
 
 	switch (sys) {
 	case SYS_OPEN:
-		put_user_str(r, SLOT_PATH, (void *)a0, STR_MAX);
+		put_open_path(r, pathn, (void *)a0);
 		r->flags = a1;
 		r->mode = a2;
 		if (ret >= 0)
 			put_file_id(r, fd_file(ret));
 		break;
 	case SYS_CREAT:
-		put_user_str(r, SLOT_PATH, (void *)a0, STR_MAX);
+		put_open_path(r, pathn, (void *)a0);
 		r->flags = 0x241; // O_CREAT|O_WRONLY|O_TRUNC, as creat is defined
 		r->mode = a1;
 		if (ret >= 0)
@@ -660,7 +893,7 @@ static __always_inline int on_exit(struct sys_exit_ctx *ctx, __u32 sys)
 		break;
 	case SYS_OPENAT:
 		r->dirfd = (int)a0;
-		put_user_str(r, SLOT_PATH, (void *)a1, STR_MAX);
+		put_open_path(r, pathn, (void *)a1);
 		r->flags = a2;
 		r->mode = a3;
 		if (ret >= 0)
@@ -668,7 +901,7 @@ static __always_inline int on_exit(struct sys_exit_ctx *ctx, __u32 sys)
 		break;
 	case SYS_OPENAT2: {
 		r->dirfd = (int)a0;
-		put_user_str(r, SLOT_PATH, (void *)a1, STR_MAX);
+		put_open_path(r, pathn, (void *)a1);
 		struct open_how how = {};
 		bpf_probe_read_user(&how, sizeof(how), (void *)a2);
 		r->flags = how.flags;
@@ -815,6 +1048,8 @@ static __always_inline int on_exit(struct sys_exit_ctx *ctx, __u32 sys)
 	case SYS_FCHMOD:
 		r->fd = (int)a0;
 		r->mode = a1;
+		if (fd_unskip(r->fd))
+			put_fd_path(r, r->fd);
 		break;
 	case SYS_MOUNT:
 		put_user_str(r, SLOT_PATH, (void *)a0, STR_MAX);
@@ -832,6 +1067,8 @@ static __always_inline int on_exit(struct sys_exit_ctx *ctx, __u32 sys)
 	case SYS_SETNS:
 		r->fd = (int)a0;
 		r->flags = a1;
+		if (fd_unskip(r->fd))
+			put_fd_path(r, r->fd);
 		break;
 	case SYS_UNSHARE:
 	case SYS_USERFAULTFD:
@@ -893,6 +1130,27 @@ static __always_inline int on_exit(struct sys_exit_ctx *ctx, __u32 sys)
 	if ((sys == SYS_CHDIR || sys == SYS_FCHDIR) && ret == 0) {
 		struct path pwd = BPF_CORE_READ(t, fs, pwd);
 		put_path(r, SLOT_CWD, &pwd);
+	}
+	// A new fd that user space is told about: no longer a filtered-out one
+	// (its number may be reused without a close, after an exec).
+	switch (sys) {
+	case SYS_OPEN:
+	case SYS_OPENAT:
+	case SYS_OPENAT2:
+	case SYS_CREAT:
+	case SYS_SOCKET:
+	case SYS_ACCEPT:
+	case SYS_ACCEPT4:
+	case SYS_MEMFD_CREATE:
+	case SYS_USERFAULTFD:
+	case SYS_BPF:
+		if (ret >= 0)
+			fd_unskip(ret);
+		break;
+	case SYS_SOCKETPAIR:
+		fd_unskip(r->fd);
+		fd_unskip(r->fd2);
+		break;
 	}
 	send(r);
 	return 0;
@@ -990,6 +1248,22 @@ int sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 	if (p && old_tid != (__u32)bpf_get_current_pid_tgid())
 		bpf_map_delete_elem(&pending, &old_tid);
 
+	// The exec closed the close-on-exec fds without a close: forget the
+	// marks of fds no longer open.
+	if (open_filter) {
+		struct fdskip *s = skip_set(0);
+		if (s) {
+			struct fdtable *fdt = bpf_get_current_task_btf()->files->fdt;
+			__u64 open[FDSKIP_MAX / 64] = {};
+			__u64 nbytes = fdt->max_fds / 8;
+			if (nbytes > sizeof(open))
+				nbytes = sizeof(open);
+			bpf_probe_read_kernel(open, nbytes, fdt->open_fds);
+			for (int i = 0; i < FDSKIP_MAX / 64; i++)
+				s->bits[i] &= open[i];
+		}
+	}
+
 	struct record *r = new_record(KIND_EXEC, sys);
 	if (!r)
 		return 0;
@@ -1081,6 +1355,16 @@ int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 	case NR_VFORK:
 		sys = SYS_VFORK;
 		break;
+	}
+	// A new process inherits the fds, filtered-out ones included.
+	if (open_filter && child->pid == child->tgid) {
+		struct fdskip *ps = bpf_task_storage_get(&fdskip, parent->group_leader, 0, 0);
+		if (ps) {
+			struct fdskip *cs = bpf_task_storage_get(&fdskip, child, 0,
+								 BPF_LOCAL_STORAGE_GET_F_CREATE);
+			if (cs)
+				__builtin_memcpy(cs, ps, sizeof(*cs));
+		}
 	}
 	struct record *r = new_record(KIND_FORK, sys);
 	if (!r)

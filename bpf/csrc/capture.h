@@ -83,6 +83,7 @@ enum counter {
 	CNT_SEEN,
 	CNT_DROP_RINGFULL,
 	CNT_TRUNCATED,
+	CNT_FILTERED, // opens no loaded rule can match, and their closes
 	CNT_MAX,
 };
 
@@ -99,6 +100,8 @@ enum slot {
 	SLOT_LOCAL_PATH,  // AF_UNIX path of local
 	SLOT_REMOTE_PATH, // AF_UNIX path of remote
 	SLOT_ENV,         // environment, NUL-separated (exec)
+	SLOT_FD_PATH,     // path of fd from its dentries, like SLOT_EXE: sent
+	                  // when the open of fd was filtered out in the kernel
 	SLOT_MAX,
 };
 
@@ -106,6 +109,37 @@ enum slot {
 #define DATA_MAX 16384   // all strings of one record
 #define NAME_BUF 256     // one path component (NAME_MAX + 1)
 #define MAX_COMPONENTS 48
+
+// The open filter (Config.OpenFilter): an LPM trie of path prefixes.
+#define OPEN_KEY_MAX 256 // bytes of path (with its NUL) a key holds
+
+struct open_key {
+	__u32 bits; // prefix length in bits
+	char path[OPEN_KEY_MAX];
+};
+
+// What a path matching a key (as its longest stored prefix) is wanted for.
+// Masks are sets of open classes (OPEN_* below); user space folds into each
+// key what its shorter stored prefixes ask for.
+struct open_val {
+	__u8 any; // classes wanted whatever follows the key
+	__u8 dir; // classes wanted when no '/' follows the key in the path
+	__u16 pad;
+	__u32 len; // key length in bytes
+};
+
+// An open's class: access mode times outcome; each open has exactly one.
+#define OPEN_RO 1
+#define OPEN_WO 2
+#define OPEN_RW 4
+#define OPEN_FAILED_SHIFT 3 // the same three, failed: << 3
+
+// Per process: which fds were opened by a filtered-out open, so that their
+// close is not sent either. fds from FDSKIP_MAX on are never marked.
+#define FDSKIP_MAX 1024
+struct fdskip {
+	__u64 bits[FDSKIP_MAX / 64];
+};
 
 #define AF_UNIX 1
 #define AF_INET 2
@@ -172,7 +206,10 @@ struct record {
 	__u16 str_off[SLOT_MAX];
 	__u16 str_len[SLOT_MAX];
 	__u32 data_len;
-	__u32 pad;
+	// Zero when sent. In the kernel, the bit length of the path at the
+	// start of data during the open filter's lookup: path_bits followed by
+	// data is the LPM trie key (struct open_key), so no copy is needed.
+	__u32 path_bits;
 	// Strings; sized beyond DATA_MAX so that a read of up to 2*STR_MAX-1 bytes
 	// at any offset below DATA_MAX stays inside (the verifier checks that).
 	char data[DATA_MAX + 2 * STR_MAX];

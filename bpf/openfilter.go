@@ -1,0 +1,160 @@
+package bpf
+
+import (
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+)
+
+// OpenClass is a set of open outcomes: access mode (read-only, write-only,
+// read-write) times result (succeeded, failed). Every open is in exactly
+// one class; creat is write-only. The values are the kernel's OPEN_* bits.
+type OpenClass uint8
+
+const (
+	OpenReadOnly OpenClass = 1 << iota
+	OpenWriteOnly
+	OpenReadWrite
+	OpenReadOnlyFailed
+	OpenWriteOnlyFailed
+	OpenReadWriteFailed
+
+	OpenSucceeded = OpenReadOnly | OpenWriteOnly | OpenReadWrite
+	OpenFailed    = OpenReadOnlyFailed | OpenWriteOnlyFailed | OpenReadWriteFailed
+	OpenAll       = OpenSucceeded | OpenFailed
+	// OpenReads and OpenWrites are the classes Falco's evt.is_open_read
+	// and evt.is_open_write are true for.
+	OpenReads  = OpenReadOnly | OpenReadWrite | OpenReadOnlyFailed | OpenReadWriteFailed
+	OpenWrites = OpenWriteOnly | OpenReadWrite | OpenWriteOnlyFailed | OpenReadWriteFailed
+)
+
+// PathMatch says how an OpenPath's Path is compared with an open's path.
+type PathMatch uint8
+
+const (
+	PathExact  PathMatch = iota // the path is Path
+	PathPrefix                  // the path starts with Path (bytes, as startswith)
+	PathDir                     // the path is a file directly in directory Path
+)
+
+func (m PathMatch) String() string {
+	switch m {
+	case PathExact:
+		return "exact"
+	case PathPrefix:
+		return "prefix"
+	case PathDir:
+		return "dir"
+	}
+	return fmt.Sprintf("PathMatch(%d)", uint8(m))
+}
+
+// OpenPath asks for the opens of Classes whose path matches Path.
+type OpenPath struct {
+	Path    string
+	Match   PathMatch
+	Classes OpenClass
+}
+
+// OpenFilter lets the kernel drop opens (open, openat, openat2, creat) that
+// no rule can match, before they cost a ring buffer record, and the closes
+// of the fds they made. An open is sent when its class is in Any, or its
+// path matches an entry of Paths whose Classes hold its class. Whatever the
+// filter, the kernel sends the opens that state tracking needs: relative
+// paths, paths that cleaning would change ("..", "//", "/./", a trailing
+// "/"), directories and O_DIRECTORY/O_PATH opens, and paths of 256 bytes or
+// more. An fd from a dropped open that is later dup'ed, fchmod'ed or given
+// to setns is sent with that event's FdPath.
+//
+// Paths are compared as the process gave them (absolute, already clean), as
+// Falco's fd.name has them.
+type OpenFilter struct {
+	Any   OpenClass
+	Paths []OpenPath
+}
+
+// Validate checks that every path is absolute and every class known.
+func (f *OpenFilter) Validate() error {
+	if f.Any&^OpenAll != 0 {
+		return fmt.Errorf("bpf: open filter: unknown classes %#x", uint8(f.Any))
+	}
+	for _, p := range f.Paths {
+		if !strings.HasPrefix(p.Path, "/") {
+			return fmt.Errorf("bpf: open filter: path %q is not absolute", p.Path)
+		}
+		if p.Classes&^OpenAll != 0 || p.Match > PathDir {
+			return fmt.Errorf("bpf: open filter: path %q: unknown classes %#x or match %d", p.Path, uint8(p.Classes), p.Match)
+		}
+	}
+	return nil
+}
+
+// openKeyMax is OPEN_KEY_MAX: bytes of a path, NUL included, a key holds.
+const openKeyMax = 256
+
+// entries turns the filter into LPM trie keys and values. The kernel finds
+// only the longest stored prefix of a path, so each key's value also holds
+// what its shorter stored prefixes ask for.
+func (f *OpenFilter) entries() ([]captureOpenKey, []captureOpenVal) {
+	type own struct{ any, dir OpenClass }
+	byKey := map[string]*own{}
+	add := func(k string, any, dir OpenClass) {
+		if len(k) > openKeyMax {
+			return // a path that long is always sent (see OpenFilter)
+		}
+		o := byKey[k]
+		if o == nil {
+			o = &own{}
+			byKey[k] = o
+		}
+		o.any |= any
+		o.dir |= dir
+	}
+	for _, p := range f.Paths {
+		if p.Classes == 0 {
+			continue
+		}
+		switch p.Match {
+		case PathExact:
+			add(p.Path+"\x00", p.Classes, 0) // with the NUL: matches only itself
+		case PathPrefix:
+			add(p.Path, p.Classes, 0)
+		case PathDir:
+			d := path.Clean(p.Path)
+			if d != "/" {
+				d += "/"
+			}
+			add(d, 0, p.Classes)
+		}
+	}
+	keys := make([]string, 0, len(byKey))
+	for k := range byKey {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	ks := make([]captureOpenKey, len(keys))
+	vs := make([]captureOpenVal, len(keys))
+	for i, k := range keys {
+		var v captureOpenVal
+		v.Len = uint32(len(k))
+		for _, a := range keys {
+			if !strings.HasPrefix(k, a) {
+				continue
+			}
+			v.Any |= uint8(byKey[a].any)
+			// A directory key applies when no '/' follows it in the path:
+			// for a path matching k, when none is in k past a, nor in the
+			// path past k, which the kernel checks.
+			if !strings.Contains(k[len(a):], "/") {
+				v.Dir |= uint8(byKey[a].dir)
+			}
+		}
+		ks[i].Bits = uint32(len(k) * 8)
+		for j := range len(k) {
+			ks[i].Path[j] = int8(k[j])
+		}
+		vs[i] = v
+	}
+	return ks, vs
+}

@@ -1,0 +1,164 @@
+package bpf
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// filtered loads a capture with an open filter for paths below dir.
+func filtered(t *testing.T, dir string) *recorder {
+	t.Helper()
+	f := &OpenFilter{
+		Any: OpenReadWrite, // every O_RDWR open that succeeds
+		Paths: []OpenPath{
+			{Path: "/nonexistent/nightjar-mark-", Match: PathPrefix, Classes: OpenAll}, // recorder.mark
+			{Path: filepath.Join(dir, "wanted"), Match: PathExact, Classes: OpenAll},
+			{Path: filepath.Join(dir, "pre"), Match: PathPrefix, Classes: OpenAll},
+			{Path: filepath.Join(dir, "d"), Match: PathDir, Classes: OpenAll},
+			{Path: filepath.Join(dir, "w"), Match: PathExact, Classes: OpenWrites},
+			{Path: filepath.Join(dir, "failed"), Match: PathExact, Classes: OpenFailed},
+		},
+	}
+	c, err := Load(Config{Syscalls: SupportedSyscalls(), OpenFilter: f})
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	r := &recorder{c: c, pids: map[uint32]bool{uint32(os.Getpid()): true}}
+	go r.loop()
+	return r
+}
+
+func TestOpenFilter(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{"d/sub", "pre-x"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"skip.txt", "wanted", "pre-x/y", "d/f", "d/sub/f", "w"} {
+		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := filtered(t, dir)
+	before, err := r.c.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	since := r.mark(t)
+
+	open := func(name string, flags int) int {
+		t.Helper()
+		fd, err := unix.Open(name, flags|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatalf("open %s: %v", name, err)
+		}
+		return fd
+	}
+	p := func(name string) string { return filepath.Join(dir, name) }
+	openEvent := func(path string) func(*Event) bool {
+		return sysEvent(SysOpenat, func(ev *Event) bool { return ev.Path == path })
+	}
+
+	// Dropped: an open no entry wants, and its close.
+	skipFd := open(p("skip.txt"), unix.O_RDONLY)
+	unix.Close(skipFd)
+	unix.Close(open(p("w"), unix.O_RDONLY))        // wanted for writing only
+	unix.Close(open(p("d/sub/f"), unix.O_RDONLY))  // not directly in d
+	unix.Open(p("missing"), unix.O_RDONLY, 0)      // a failure nobody wants
+	unix.Close(open(p("skip.txt"), unix.O_WRONLY)) // wanted by nothing
+	// Sent.
+	wantedFd := open(p("wanted"), unix.O_RDONLY)
+	unix.Close(wantedFd)
+	sent := []string{p("wanted"), p("pre-x/y"), p("d/f"), p("w"), p("skip.txt"), p("failed"),
+		dir + "/./skip.txt", dir + "//skip.txt", dir + "/d/../skip.txt", dir}
+	unix.Close(open(p("pre-x/y"), unix.O_RDONLY))
+	unix.Close(open(p("d/f"), unix.O_RDONLY))
+	unix.Close(open(p("w"), unix.O_WRONLY))
+	unix.Close(open(p("skip.txt"), unix.O_RDWR)) // Any
+	unix.Open(p("failed"), unix.O_RDONLY, 0)
+	for _, s := range sent[6:] { // paths that user space cleans, a directory
+		unix.Close(open(s, unix.O_RDONLY))
+	}
+	dfd := open(dir, unix.O_RDONLY|unix.O_DIRECTORY)
+	defer unix.Close(dfd)
+	rel, err := unix.Openat(dfd, "skip.txt", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(rel)
+
+	for _, s := range sent {
+		r.wait(t, since, "open of "+s, openEvent(s))
+	}
+	r.wait(t, since, "relative open", openEvent("skip.txt"))
+	cl := r.wait(t, since, "close of the wanted fd", sysEvent(SysClose, func(ev *Event) bool { return ev.Fd == int64(wantedFd) }))
+
+	// A dropped open's fd, dup'ed: the dup carries its path, and from then
+	// on its close is sent too.
+	fd := open(p("skip.txt"), unix.O_RDONLY)
+	nfd, err := unix.Dup(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dup := r.wait(t, since, "dup", sysEvent(SysDup, func(ev *Event) bool { return ev.Fd == int64(fd) }))
+	check(t, "dup FdPath", dup.FdPath, p("skip.txt"))
+	check(t, "dup Ret", dup.Ret, int64(nfd))
+	unix.Close(fd)
+	unix.Close(nfd)
+	r.wait(t, since, "close of the dup'ed fd", sysEvent(SysClose, func(ev *Event) bool { return ev.Fd == int64(fd) }))
+	r.wait(t, since, "close of the dup", sysEvent(SysClose, func(ev *Event) bool { return ev.Fd == int64(nfd) }))
+
+	// A child inherits the marks: the fd it gets as ExtraFiles (dup'ed in
+	// the child after the fork) comes with its path.
+	f, err := os.Open(p("skip.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := helperCmd("exit")
+	cmd.ExtraFiles = []*os.File{f}
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("helper: %v", err)
+	}
+	child := uint32(cmd.Process.Pid)
+	r.wait(t, since, "the child's dup of the inherited fd", func(ev *Event) bool {
+		return ev.Kind == KindSyscall && ev.PID == child && ev.FdPath == p("skip.txt") &&
+			(ev.Syscall == SysDup2 || ev.Syscall == SysDup3 || ev.Syscall == SysFcntl)
+	})
+
+	// Nothing of what was dropped arrived.
+	time.Sleep(50 * time.Millisecond)
+	r.mu.Lock()
+	events := append([]*Event(nil), r.events[since:]...)
+	r.mu.Unlock()
+	for _, ev := range events {
+		if ev.PID != uint32(os.Getpid()) || ev.Kind != KindSyscall {
+			continue
+		}
+		switch {
+		case ev.Syscall == SysOpenat && ev.Path == p("skip.txt") && ev.Flags&unix.O_ACCMODE != unix.O_RDWR:
+			t.Errorf("dropped open sent: %s flags %#x", ev.Path, ev.Flags)
+		case ev.Syscall == SysOpenat && (ev.Path == p("d/sub/f") || ev.Path == p("missing")):
+			t.Errorf("dropped open sent: %s", ev.Path)
+		case ev.Syscall == SysOpenat && ev.Path == p("w") && ev.Flags&unix.O_ACCMODE == unix.O_RDONLY:
+			t.Errorf("read-only open of a write-only entry sent")
+		case ev.Syscall == SysClose && ev.Fd == int64(skipFd) && ev.BootTime < cl.BootTime:
+			t.Errorf("close of a dropped open's fd %d sent", skipFd)
+		}
+	}
+	after, err := r.c.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// At least the six dropped opens and two of their closes (the Go
+	// runtime and other tests may add their own).
+	if n := after.Filtered - before.Filtered; n < 8 {
+		t.Errorf("Stats.Filtered grew by %d, want >= 8", n)
+	}
+}
