@@ -18,6 +18,18 @@ type Output interface {
 	Send(ctx context.Context, a *alert.Alert) error
 }
 
+// RawSender is implemented by outputs whose request body is the alert's
+// JSON exactly as (*alert.Alert).Encode writes it (the webhook). The
+// forwarder stores alerts in that encoding, so it hands such outputs the
+// stored bytes and saves a decode and an encode per delivery; Send stays
+// for callers that hold an *alert.Alert. SendRaw must behave as Send does
+// for the alert that data encodes (same request, same error
+// classification), must be safe for concurrent use, and must not modify
+// data or keep it after returning.
+type RawSender interface {
+	SendRaw(ctx context.Context, data []byte) error
+}
+
 // Config is what each destination's configuration type implements. The
 // forwarder decodes YAML and environment variables into a value from
 // Type.NewConfig, then calls these.

@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -401,5 +402,133 @@ func TestRateLimitPaces(t *testing.T) {
 	// (one turn of slack for when the first attempt was recorded late).
 	if span := all[len(all)-1].Sub(all[0]); span < 10*50*time.Millisecond {
 		t.Fatalf("12 attempts spread over only %v", span)
+	}
+}
+
+// rawSink is a sink that takes the stored JSON (outputs.RawSender): the
+// dispatcher must call SendRaw, never Send.
+type rawSink struct {
+	*sink
+	mu     sync.Mutex
+	bodies map[string][]byte // uuid -> last body
+	sends  atomic.Int64      // calls of Send
+}
+
+func newRawSink(answer func(a *alert.Alert, attempt int) error) *rawSink {
+	return &rawSink{sink: newSink(answer), bodies: map[string][]byte{}}
+}
+
+func (s *rawSink) Send(ctx context.Context, a *alert.Alert) error {
+	s.sends.Add(1)
+	return s.sink.Send(ctx, a)
+}
+
+func (s *rawSink) SendRaw(ctx context.Context, data []byte) error {
+	a, err := alert.Decode(data)
+	if err != nil {
+		return outputs.Permanent("not an alert: " + err.Error())
+	}
+	s.mu.Lock()
+	s.bodies[a.UUID] = slices.Clone(data)
+	s.mu.Unlock()
+	return s.sink.Send(ctx, a)
+}
+
+// An output that implements outputs.RawSender gets the stored bytes (the
+// alert as Encode wrote it), with retries and dead letters as for any
+// output; an output beside it that does not still gets decoded alerts.
+func TestRawSenderGetsStoredBytes(t *testing.T) {
+	q := openQueue(t, "raw", "plain")
+	m := metrics.New(prometheus.NewRegistry())
+	raw := newRawSink(func(a *alert.Alert, attempt int) error {
+		switch {
+		case a.UUID == testAlert(1).UUID:
+			return outputs.StatusError(400, "", "invalid payload")
+		case attempt == 1:
+			return outputs.StatusError(429, "1", "slow down")
+		}
+		return nil
+	})
+	plain := newSink(nil)
+	start(t, q, m, target("raw", raw, nil), target("plain", plain, nil))
+	var sent []*alert.Alert
+	for i := range 3 {
+		a := testAlert(i)
+		a.OutputFields = alert.Fields{"n": json.Number("12345678901234567890"), "s": "<&>"}
+		if err := q.Enqueue(context.Background(), a, []string{"raw", "plain"}); err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, a)
+	}
+	eventually(t, "deliveries", func() bool { return raw.delivered() == 2 && plain.delivered() == 3 })
+	eventually(t, "dead letter", func() bool { return len(deadLetters(t, q)) == 1 })
+	if n := raw.sends.Load(); n != 0 {
+		t.Errorf("Send called %d times on a RawSender", n)
+	}
+	for _, i := range []int{0, 2} {
+		want, err := sent[i].Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw.mu.Lock()
+		got := raw.bodies[testAlert(i).UUID]
+		raw.mu.Unlock()
+		if string(got) != string(want) {
+			t.Errorf("alert %d: SendRaw got\n%s\nwant the stored\n%s", i, got, want)
+		}
+		if at := raw.times(testAlert(i).UUID); len(at) != 2 || at[1].Sub(at[0]) < 950*time.Millisecond {
+			t.Errorf("alert %d: attempts at %v, want 2, the second after Retry-After: 1", i, at)
+		}
+	}
+	dl := deadLetters(t, q)[0]
+	if dl.Output != "raw" || dl.Reason != metrics.DeadPermanent || !strings.Contains(string(dl.Alert), testAlert(1).UUID) {
+		t.Errorf("dead letter %+v", dl)
+	}
+	if got := testutil.ToFloat64(m.Deliveries.WithLabelValues("raw", metrics.DeliveryOK)); got != 2 {
+		t.Errorf("deliveries ok = %v, want 2", got)
+	}
+}
+
+// A stored message that is not an alert goes to the dead letters, whether
+// the output decodes (Send) or takes the stored JSON (SendRaw).
+func TestUndecodableDeadLetters(t *testing.T) {
+	cfg := queue.DefaultConfig()
+	cfg.Dir = t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Port = ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	q, err := queue.Open(context.Background(), cfg, []string{"raw", "plain"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	raw, plain := newRawSink(nil), newSink(nil)
+	start(t, q, nil, target("raw", raw, nil), target("plain", plain, nil))
+
+	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", cfg.Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, out := range []string{"raw", "plain"} {
+		if _, err := js.Publish(context.Background(), "nightjar.deliver."+out, []byte("not json")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "dead letters", func() bool { return len(deadLetters(t, q)) == 2 })
+	for _, dl := range deadLetters(t, q) {
+		if dl.Reason != queue.ReasonUndecodable || dl.Attempts != 0 {
+			t.Errorf("dead letter %+v", dl)
+		}
+	}
+	if raw.delivered()+plain.delivered() != 0 || raw.sends.Load() != 0 {
+		t.Errorf("an undecodable message was sent")
 	}
 }

@@ -1,7 +1,9 @@
 package queue
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -101,10 +103,26 @@ func (c *Consumer) Messages(max int) (*Iterator, error) {
 	return &Iterator{c: c, it: it}, nil
 }
 
+// MessagesRaw is Messages for outputs that take the stored JSON as it is
+// (outputs.RawSender): deliveries carry Data and no Alert, which saves
+// decoding every alert. A stored message that is not a JSON object still
+// comes with DecodeErr set, for the dead letters. Messages published by the
+// sidekick are always alerts as alert.Encode wrote them; anything else on
+// the queue's subjects could only come from another publisher.
+func (c *Consumer) MessagesRaw(max int) (*Iterator, error) {
+	it, err := c.Messages(max)
+	if err != nil {
+		return nil, err
+	}
+	it.raw = true
+	return it, nil
+}
+
 // Iterator hands out an output's deliveries one at a time.
 type Iterator struct {
-	c  *Consumer
-	it jetstream.MessagesContext
+	c   *Consumer
+	it  jetstream.MessagesContext
+	raw bool // MessagesRaw: do not decode
 }
 
 // ErrClosed is returned by Next once the iterator is stopped and drained.
@@ -120,6 +138,9 @@ func (it *Iterator) Next(ctx context.Context) (*Delivery, error) {
 			return nil, ErrClosed
 		}
 		return nil, err
+	}
+	if it.raw {
+		return newRawDelivery(it.c.q, it.c.output, m), nil
 	}
 	return newDelivery(it.c.q, it.c.output, m), nil
 }
@@ -156,9 +177,13 @@ func (it *Iterator) Stop() { it.it.Stop() }
 type Delivery struct {
 	Output string
 	// Alert is nil when the stored message does not decode; such a delivery
-	// can only go to the dead letters (DecodeErr says why).
+	// can only go to the dead letters (DecodeErr says why). It is also nil
+	// from MessagesRaw, which does not decode.
 	Alert     *alert.Alert
 	DecodeErr error
+	// Data is the stored message: the alert's JSON as alert.Encode wrote
+	// it. It must not be modified.
+	Data []byte
 	// Enqueued is when the sidekick accepted the alert.
 	Enqueued time.Time
 	// Attempt counts deliveries of this message to a worker, from 1.
@@ -169,15 +194,25 @@ type Delivery struct {
 }
 
 func newDelivery(q *Queue, output string, m jetstream.Msg) *Delivery {
-	d := &Delivery{Output: output, q: q, msg: m, Attempt: 1}
-	if md, err := m.Metadata(); err == nil {
-		d.Enqueued, d.Attempt = md.Timestamp, md.NumDelivered
-	}
-	a, err := alert.Decode(m.Data())
+	d := newRawDelivery(q, output, m)
+	d.DecodeErr = nil
+	a, err := alert.Decode(d.Data)
 	if err != nil {
 		d.DecodeErr = err
 	} else {
 		d.Alert = a
+	}
+	return d
+}
+
+// newRawDelivery checks only that the message is a JSON object.
+func newRawDelivery(q *Queue, output string, m jetstream.Msg) *Delivery {
+	d := &Delivery{Output: output, q: q, msg: m, Attempt: 1, Data: m.Data()}
+	if md, err := m.Metadata(); err == nil {
+		d.Enqueued, d.Attempt = md.Timestamp, md.NumDelivered
+	}
+	if b := bytes.TrimLeft(d.Data, " \t\r\n"); len(b) == 0 || b[0] != '{' || !json.Valid(b) {
+		d.DecodeErr = errors.New("stored message is not a JSON object")
 	}
 	return d
 }

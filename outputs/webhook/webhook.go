@@ -126,6 +126,12 @@ func (w *Webhook) Send(ctx context.Context, a *alert.Alert) error {
 	if err != nil {
 		return outputs.Permanent("encoding alert: " + err.Error())
 	}
+	return w.SendRaw(ctx, body)
+}
+
+// SendRaw delivers one alert already encoded by (*alert.Alert).Encode:
+// the webhook's body is that JSON as it is (outputs.RawSender).
+func (w *Webhook) SendRaw(ctx context.Context, body []byte) error {
 	req, err := http.NewRequestWithContext(ctx, w.method, w.url, bytes.NewReader(body))
 	if err != nil {
 		return outputs.Permanent(outputs.Scrub("building request: "+err.Error(), w.secrets...))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -173,5 +174,67 @@ func TestValidate(t *testing.T) {
 	c.Method = "put"
 	if !c.Enabled() || c.Validate() != nil || c.Method != "PUT" {
 		t.Fatalf("valid config rejected: %v", c.Validate())
+	}
+}
+
+// The forwarder stores alerts as Encode writes them and, the webhook being
+// an outputs.RawSender, posts the stored bytes. That must be the very
+// request Send makes for the alert decoded from them (what the forwarder
+// did before): same body, byte for byte, and same headers.
+func TestSendRawPostsWhatSendPosts(t *testing.T) {
+	type got struct {
+		header http.Header
+		body   []byte
+	}
+	ch := make(chan got, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		r.Header.Del("Content-Length")
+		ch <- got{r.Header, b}
+	}))
+	defer srv.Close()
+	c := NewConfig()
+	c.Address = outputs.SecretURL(srv.URL + "/hook")
+	c.CustomHeaders = map[string]outputs.Secret{"X-Team": "sec"}
+	o := build(t, c)
+	raw, ok := o.(outputs.RawSender)
+	if !ok {
+		t.Fatal("the webhook output does not implement outputs.RawSender")
+	}
+
+	tricky := testAlert()
+	tricky.UUID = "5f0c1a52-3d8e-4f43-9c55-0d8e6c1b2a77"
+	tricky.Output = `<script>&"quoted" ünïcødé	tab`
+	tricky.Time = time.Date(2026, 11, 29, 17, 31, 56, 0, time.FixedZone("", 3600))
+	tricky.Tags = []string{"a", "b<c>"}
+	tricky.OutputFields = alert.Fields{
+		"float": json.Number("1.50"), "neg": json.Number("-3e7"), "null": nil, "bool": true,
+		"nested": map[string]any{"k": []any{json.Number("1"), "x"}}, "html": "<&>",
+	}
+	bare := &alert.Alert{Rule: "r", Priority: alert.PriorityDebug, Time: time.Unix(1, 0).UTC(), Output: "o"}
+
+	for _, a := range []*alert.Alert{testAlert(), tricky, bare} {
+		stored, err := a.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		decoded, err := alert.Decode(stored)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := o.Send(context.Background(), decoded); err != nil {
+			t.Fatal(err)
+		}
+		viaSend := <-ch
+		if err := raw.SendRaw(context.Background(), stored); err != nil {
+			t.Fatal(err)
+		}
+		viaRaw := <-ch
+		if string(viaRaw.body) != string(viaSend.body) || string(viaRaw.body) != string(stored) {
+			t.Fatalf("SendRaw posted\n%s\nSend posted\n%s\nstored\n%s", viaRaw.body, viaSend.body, stored)
+		}
+		if fmt.Sprint(viaRaw.header) != fmt.Sprint(viaSend.header) {
+			t.Fatalf("headers differ: SendRaw %v, Send %v", viaRaw.header, viaSend.header)
+		}
 	}
 }
