@@ -46,7 +46,8 @@ import (
 // Queue is what the API needs of the durable queue (*queue.Queue).
 type Queue interface {
 	// Enqueue returns nil only once the alert is stored for every output;
-	// errors.Is(err, queue.ErrFull) when the backlog limit is reached.
+	// errors.Is(err, queue.ErrFull) when the backlog limit is reached. It
+	// must return within a bounded time even when ctx has no deadline.
 	Enqueue(ctx context.Context, a *alert.Alert, outputNames []string) error
 	Health() queue.Health
 	DeadLetters(ctx context.Context, limit int) ([]queue.DeadLetter, error)
@@ -58,9 +59,6 @@ type OutputInfo struct {
 	Type            string `json:"type"`
 	MinimumPriority string `json:"minimumpriority"`
 }
-
-// enqueueTimeout bounds the wait for the queue's acknowledgements.
-const enqueueTimeout = 30 * time.Second
 
 // DefaultRetryAfter is what a 503 asks senders to wait.
 const DefaultRetryAfter = 5 * time.Second
@@ -218,10 +216,9 @@ func (h *handler) enrich(a *alert.Alert) {
 func (h *handler) enqueue(w http.ResponseWriter, r *http.Request, a *alert.Alert, outs []string) bool {
 	// Finish storing even if the sender hangs up: the copies are already on
 	// their way, and a half-stored alert would be delivered to some outputs
-	// only. The sender, seeing no answer, retries (at least once).
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), enqueueTimeout)
-	defer cancel()
-	if err := h.Queue.Enqueue(ctx, a, outs); err != nil {
+	// only. The sender, seeing no answer, retries (at least once). The wait
+	// is bounded by the queue (Queue.Enqueue), not by a timer per request.
+	if err := h.Queue.Enqueue(context.WithoutCancel(r.Context()), a, outs); err != nil {
 		if errors.Is(err, queue.ErrFull) {
 			h.Metrics.Input(metrics.InputFull)
 			h.Log.Warn("queue full: answering 503", "uuid", a.UUID)
@@ -237,11 +234,41 @@ func (h *handler) enqueue(w http.ResponseWriter, r *http.Request, a *alert.Alert
 	h.Metrics.Input(metrics.InputAccepted)
 	h.Metrics.Alert(a)
 	h.Log.Debug("alert accepted", "uuid", a.UUID, "rule", a.Rule, "priority", a.Priority, "source", a.Source, "outputs", outs)
-	if outs == nil {
-		outs = []string{}
-	}
-	writeJSON(w, http.StatusOK, accepted{UUID: a.UUID, Outputs: outs})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(acceptedBody(a.UUID, outs))
 	return true
+}
+
+// acceptedBody is json.NewEncoder(w).Encode(accepted{uuid, outs}), byte
+// for byte, built without reflection: it is on every POST /.
+func acceptedBody(uuid string, outs []string) []byte {
+	b := make([]byte, 0, 32+len(uuid)+16*len(outs))
+	b = append(b, `{"uuid":`...)
+	b = appendJSONString(b, uuid)
+	b = append(b, `,"outputs":[`...)
+	for i, o := range outs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, o)
+	}
+	return append(b, "]}\n"...)
+}
+
+// appendJSONString appends s as encoding/json writes it: directly when it
+// has nothing to escape (printable ASCII other than ", \, <, >, &), through
+// encoding/json otherwise.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // test sends falcosidekick's test alert to every enabled output, whatever

@@ -381,3 +381,25 @@ func TestDedupPerOutput(t *testing.T) {
 		t.Fatal("a refused alert was remembered")
 	}
 }
+
+// acceptedBody must write what json.Encoder wrote for accepted before it:
+// same bytes, escapes included.
+func TestAcceptedBodyMatchesEncodingJSON(t *testing.T) {
+	for _, c := range []struct {
+		uuid string
+		outs []string
+	}{
+		{"5f0c1a52-3d8e-4f43-9c55-0d8e6c1b2a77", []string{"webhook"}},
+		{"x", []string{}},
+		{"", []string{"slack", "slack-ops", "webhook_2"}},
+		{`"quoted" \ <b>&amp; ünï` + "\t\x01\u2028", []string{"<o>", `a"b`}},
+	} {
+		var want bytes.Buffer
+		if err := json.NewEncoder(&want).Encode(accepted{UUID: c.uuid, Outputs: c.outs}); err != nil {
+			t.Fatal(err)
+		}
+		if got := acceptedBody(c.uuid, c.outs); string(got) != want.String() {
+			t.Errorf("acceptedBody(%q, %q) = %s, want %s", c.uuid, c.outs, got, want.String())
+		}
+	}
+}

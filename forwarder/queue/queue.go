@@ -67,6 +67,9 @@ type Queue struct {
 	dead     jetstream.Stream
 	embedded bool
 	outputs  []string // configured outputs: reported in Depth even when empty
+	// subjects holds the delivery subject of each configured output, so
+	// that Enqueue does not build it for every alert.
+	subjects map[string]string
 
 	stop context.CancelFunc
 	wg   sync.WaitGroup
@@ -82,7 +85,11 @@ func Open(ctx context.Context, cfg Config, outputNames []string, log *slog.Logge
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	q := &Queue{cfg: cfg, log: log.With("component", "queue"), outputs: slices.Clone(outputNames)}
+	q := &Queue{cfg: cfg, log: log.With("component", "queue"), outputs: slices.Clone(outputNames),
+		subjects: make(map[string]string, len(outputNames))}
+	for _, out := range outputNames {
+		q.subjects[out] = q.deliverSubject(out)
+	}
 	opts := []nats.Option{
 		nats.Name("nightjar-sidekick"),
 		nats.MaxReconnects(-1),
@@ -242,7 +249,9 @@ func (q *Queue) createStreams(ctx context.Context) error {
 // acknowledged every one of them. It assigns a.UUID when it is empty. The
 // message ID (uuid/output) makes JetStream drop a duplicate publish of the
 // same alert within queue.dedupwindow, so a sender retrying after a lost
-// answer does not deliver twice.
+// answer does not deliver twice. It returns within opTimeout even when ctx
+// has no deadline: an acknowledgement not received by then fails the
+// publish (jetstream.WithPublishAsyncTimeout).
 func (q *Queue) Enqueue(ctx context.Context, a *alert.Alert, outputNames []string) error {
 	if len(outputNames) == 0 {
 		return nil
@@ -257,7 +266,11 @@ func (q *Queue) Enqueue(ctx context.Context, a *alert.Alert, outputNames []strin
 	futures := make([]jetstream.PubAckFuture, 0, len(outputNames))
 	for _, out := range outputNames {
 		// MsgIDHeader is already in canonical form: no Header.Set needed.
-		m := &nats.Msg{Subject: q.deliverSubject(out), Data: body,
+		subj, ok := q.subjects[out]
+		if !ok {
+			subj = q.deliverSubject(out)
+		}
+		m := &nats.Msg{Subject: subj, Data: body,
 			Header: nats.Header{jetstream.MsgIDHeader: {a.UUID + "/" + out}}}
 		f, err := q.js.PublishMsgAsync(m)
 		if err != nil {

@@ -46,13 +46,14 @@ func runIngest(args []string) error {
 	rate := fs.Int("rate", 5000, "requests per second")
 	dur := fs.Duration("d", 20*time.Second, "measured duration (after a 2 s warm-up)")
 	conns := fs.Int("conns", 64, "keep-alive connections")
+	timeline := fs.String("timeline", "", "write the worst latency per 10 ms of each timed run to this `file` (the sidekick's run last)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if (*url == "") == (*sidekick == "") {
 		return errors.New("want exactly one of -url and -sidekick")
 	}
-	p := pacer{rate: *rate, n: int(dur.Seconds() * float64(*rate)), conns: *conns}
+	p := pacer{rate: *rate, n: int(dur.Seconds() * float64(*rate)), conns: *conns, timeline: *timeline}
 	if *url != "" {
 		r, err := p.run(*url)
 		if err != nil {
@@ -207,6 +208,10 @@ func freePort() (int, error) {
 // pacer sends n requests at rate over conns keep-alive connections.
 type pacer struct {
 	rate, n, conns int
+	// timeline, when set, is a file that run writes the worst latency of
+	// every 10 ms of due times to ("ms-since-start max-µs requests"), to
+	// see whether the tail is spread out or a few stalls.
+	timeline string
 }
 
 // ingestResult is one measured run.
@@ -385,8 +390,26 @@ func (p pacer) run(url string) (*ingestResult, error) {
 	close(next)
 	wg.Wait()
 	r.elapsed = time.Since(start)
+	if p.timeline != "" {
+		if err := writeTimeline(p.timeline, r.lat, p.rate); err != nil {
+			return nil, err
+		}
+	}
 	slices.Sort(r.lat)
 	return r, nil
+}
+
+// writeTimeline writes, per 10 ms of due times, the worst latency and the
+// number of requests; lat is indexed by request (request i was due at
+// i/rate).
+func writeTimeline(path string, lat []time.Duration, rate int) error {
+	var b strings.Builder
+	per := max(rate/100, 1)
+	for i := 0; i < len(lat); i += per {
+		worst := slices.Max(lat[i:min(i+per, len(lat))])
+		fmt.Fprintf(&b, "%d %d %d\n", i*1000/rate, worst.Microseconds(), min(per, len(lat)-i))
+	}
+	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
 // roundTrip writes one request and reads the status and body of its answer.
