@@ -238,3 +238,10 @@ func TestSendRawPostsWhatSendPosts(t *testing.T) {
 		}
 	}
 }
+
+// The webhook runs 16 requests in flight by default (the other outputs 4).
+func TestDefaultMaxConcurrentRequests(t *testing.T) {
+	if got := NewConfig().MaxConcurrentRequests; got != 16 {
+		t.Fatalf("default maxconcurrentrequests = %d, want 16", got)
+	}
+}
