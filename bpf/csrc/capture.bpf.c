@@ -501,9 +501,10 @@ static __always_inline void put_fd_path(struct record *r, __s64 fd)
 	put_path(r, SLOT_FD_PATH, &p);
 }
 
-// A scan of the path at the start of a record's data, by bpf_loop: a
-// plain loop is verified once per iteration and the open programs would
-// exceed the verifier's budget.
+// A scan of the path at the start of a record's data, by bpf_loop (a
+// plain loop is verified once per iteration, and the open programs would
+// exceed the verifier's budget), 8 bytes per step with byte masks: this is
+// on the path of every open, and a byte at a time cost ~70 ns per open.
 struct scan {
 	struct record *r;
 	__u64 from; // first byte to look at
@@ -511,16 +512,42 @@ struct scan {
 	int hit;
 };
 
-// unclean_step finds "..", "//", "/./" or a final "/.".
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+// eq returns the high bit of each byte of w that equals c (exactly: no
+// borrow crosses bytes).
+static __always_inline __u64 eq(__u64 w, __u8 c)
+{
+	__u64 x = w ^ (ONES * c);
+	return ~(((x & ~HIGHS) + ~HIGHS) | x) & HIGHS;
+}
+
+// word loads the 8 bytes of data from at, with the bytes from n on (stale
+// data of an earlier record) read as NUL.
+static __always_inline __u64 word(struct scan *sc, __u64 at)
+{
+	__u64 w = 0;
+	BOUND(at, 0x1ff);
+	__builtin_memcpy(&w, &sc->r->data[at], 8);
+	if (at + 8 > sc->n) {
+		__u64 keep = sc->n > at ? sc->n - at : 0; // 0..7 bytes
+		w &= (1ULL << (keep * 8)) - 1;
+	}
+	return w;
+}
+
+// unclean_step finds "..", "//", "/./" or a final "/.". Windows start 6
+// bytes apart, so each 3-byte pattern lies whole in one of them.
 static long unclean_step(__u64 i, void *ctx)
 {
 	struct scan *sc = ctx;
-	__u64 at = i;
-	BOUND(at, 0xff);
-	if (at + 2 >= sc->n)
+	__u64 at = i * 6;
+	if (at + 3 > sc->n)
 		return 1;
-	char c = sc->r->data[at], d = sc->r->data[at + 1], e = sc->r->data[at + 2];
-	if ((c == '.' && d == '.') || (c == '/' && d == '/') || (c == '/' && d == '.' && (e == '/' || e == 0))) {
+	__u64 w = word(sc, at);
+	__u64 dot = eq(w, '.'), slash = eq(w, '/'), nul = eq(w, 0);
+	if ((dot & dot >> 8) | (slash & slash >> 8) | (slash & dot >> 8 & (slash | nul) >> 16)) {
 		sc->hit = 1;
 		return 1;
 	}
@@ -531,11 +558,10 @@ static long unclean_step(__u64 i, void *ctx)
 static long slash_step(__u64 i, void *ctx)
 {
 	struct scan *sc = ctx;
-	__u64 at = sc->from + i;
-	BOUND(at, 0x1ff);
+	__u64 at = sc->from + i * 8;
 	if (at + 1 >= sc->n)
 		return 1;
-	if (sc->r->data[at] == '/') {
+	if (eq(word(sc, at), '/')) {
 		sc->hit = 1;
 		return 1;
 	}
@@ -563,7 +589,7 @@ static __always_inline int open_wanted(struct record *r, long n, __u64 flags, lo
 	// a trailing "/" or "/." would not compare as written, so it is sent.
 	// (".." anywhere also covers rules on fd.nameraw contains "../".)
 	struct scan sc = {.r = r, .n = n};
-	bpf_loop(OPEN_KEY_MAX, unclean_step, &sc, 0);
+	bpf_loop(OPEN_KEY_MAX / 6 + 1, unclean_step, &sc, 0);
 	if (sc.hit)
 		return 1;
 	__u64 last = n - 2;
@@ -584,7 +610,7 @@ static __always_inline int open_wanted(struct record *r, long n, __u64 flags, lo
 	__u8 mask = v->any;
 	if (v->dir & cls) {
 		struct scan rest = {.r = r, .from = v->len, .n = n};
-		bpf_loop(OPEN_KEY_MAX, slash_step, &rest, 0);
+		bpf_loop(OPEN_KEY_MAX / 8 + 1, slash_step, &rest, 0);
 		if (!rest.hit)
 			mask |= v->dir;
 	}
