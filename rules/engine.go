@@ -37,6 +37,10 @@ type Rule struct {
 // not the rule is enabled.
 func (r *Rule) Match(ev field.Event) bool { return r.filter.Match(ev) }
 
+// Expr returns the rule's condition (with its exceptions) with macros and
+// lists expanded: see filter.Filter.Expanded.
+func (r *Rule) Expr() filter.Expr { return r.filter.Expanded() }
+
 // EventTypes returns the event type names the rule can match, or all=true
 // when its condition does not restrict evt.type.
 func (r *Rule) EventTypes() (names []string, all bool) {

@@ -53,6 +53,8 @@ type Filter struct {
 	types  evset
 	fields []FieldUse
 	src    *field.Source
+	root   Expr // as parsed, for Expanded
+	env    *Env
 }
 
 // Match evaluates the condition on an event. It does not allocate (as long
@@ -101,7 +103,7 @@ func Compile(e Expr, env *Env) (*Filter, error) {
 	if len(c.errs) > 0 {
 		return nil, c.errs
 	}
-	return &Filter{match: r.fn, types: r.pos, fields: c.fields, src: env.Source}, nil
+	return &Filter{match: r.fn, types: r.pos, fields: c.fields, src: env.Source, root: e, env: env}, nil
 }
 
 type compiled struct {
