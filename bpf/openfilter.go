@@ -158,3 +158,60 @@ func (f *OpenFilter) entries() ([]captureOpenKey, []captureOpenVal) {
 	}
 	return ks, vs
 }
+
+// Class returns the class of an open with these flags (creat: O_WRONLY)
+// and outcome.
+func Class(flags uint64, failed bool) OpenClass {
+	c := OpenReadWrite // also the invalid access mode 3
+	switch flags & 3 {
+	case 0:
+		c = OpenReadOnly
+	case 1:
+		c = OpenWriteOnly
+	}
+	if failed {
+		c <<= 3
+	}
+	return c
+}
+
+// Wants reports whether the kernel sends an open of path (as the process
+// gave it) with these flags and outcome, for an open that did not make a
+// directory fd: the kernel's decision, written again in Go for tests and
+// for tools that explain a filter.
+func (f *OpenFilter) Wants(p string, flags uint64, failed bool) bool {
+	const oDirectory, oPath = 0o200000, 0o10000000
+	c := Class(flags, failed)
+	if c&f.Any != 0 || flags&(oDirectory|oPath) != 0 {
+		return true
+	}
+	if len(p) == 0 || len(p)+1 > openKeyMax || p[0] != '/' ||
+		strings.Contains(p, "..") || strings.Contains(p, "//") || strings.Contains(p, "/./") ||
+		strings.HasSuffix(p, "/.") || (len(p) > 1 && strings.HasSuffix(p, "/")) {
+		return true
+	}
+	for _, e := range f.Paths {
+		if e.Classes&c == 0 {
+			continue
+		}
+		switch e.Match {
+		case PathExact:
+			if p == e.Path {
+				return true
+			}
+		case PathPrefix:
+			if strings.HasPrefix(p, e.Path) {
+				return true
+			}
+		case PathDir:
+			d := path.Clean(e.Path)
+			if d != "/" {
+				d += "/"
+			}
+			if strings.HasPrefix(p, d) && !strings.Contains(p[len(d):], "/") {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,6 +1,8 @@
 package bpf
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -169,5 +171,79 @@ func TestOpenFilter(t *testing.T) {
 	// runtime and other tests may add their own).
 	if n := after.Filtered - before.Filtered; n < 9 {
 		t.Errorf("Stats.Filtered grew by %d, want >= 9", n)
+	}
+}
+
+// The kernel's decisions are those of OpenFilter.Wants, on random paths
+// made of the characters that matter ('/', '.') and two letters, against
+// entries of each kind nested in each other.
+func TestOpenFilterMatchesModel(t *testing.T) {
+	dir := t.TempDir()
+	f := &OpenFilter{
+		Any: OpenWriteOnlyFailed,
+		Paths: []OpenPath{
+			{Path: "/nonexistent/nightjar-mark-", Match: PathPrefix, Classes: OpenAll},
+			{Path: dir + "/a", Match: PathExact, Classes: OpenAll},
+			{Path: dir + "/ab", Match: PathPrefix, Classes: OpenReadOnlyFailed},
+			{Path: dir + "/b", Match: PathDir, Classes: OpenAll},
+			{Path: dir + "/b/a", Match: PathPrefix, Classes: OpenReadWriteFailed},
+			{Path: dir + "/b/ab", Match: PathDir, Classes: OpenReadOnlyFailed},
+			{Path: dir + "/a.b", Match: PathExact, Classes: OpenReadWriteFailed},
+		},
+	}
+	c, err := Load(Config{Syscalls: []string{"openat", "close"}, OpenFilter: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := &recorder{c: c, pids: map[uint32]bool{uint32(os.Getpid()): true}}
+	go r.loop()
+	since := r.mark(t)
+
+	rnd := rand.New(rand.NewPCG(5, 7))
+	const alphabet = "aabb./"
+	flags := []int{unix.O_RDONLY, unix.O_WRONLY, unix.O_RDWR}
+	want := map[string]bool{}
+	var tried []string
+	for range 400 {
+		b := []byte(dir + "/")
+		for range 1 + rnd.IntN(8) {
+			b = append(b, alphabet[rnd.IntN(len(alphabet))])
+		}
+		p := string(b)
+		fl := flags[rnd.IntN(len(flags))]
+		key := fmt.Sprintf("%s %d", p, fl)
+		if _, seen := want[key]; seen {
+			continue
+		}
+		fd, err := unix.Open(p, fl|unix.O_CLOEXEC, 0)
+		if err == nil { // the directory itself ("/tmp/.../." or "x/.."): always sent
+			unix.Close(fd)
+			continue
+		}
+		want[key] = f.Wants(p, uint64(fl|unix.O_CLOEXEC), true)
+		tried = append(tried, key)
+	}
+	end := r.mark(t) // everything before it has arrived
+	got := map[string]bool{}
+	r.mu.Lock()
+	for _, ev := range r.events[since:end] {
+		if ev.Kind == KindSyscall && ev.Syscall == SysOpenat && strings.HasPrefix(ev.Path, dir+"/") {
+			got[fmt.Sprintf("%s %d", ev.Path, ev.Flags&^unix.O_CLOEXEC)] = true
+		}
+	}
+	r.mu.Unlock()
+	sent := 0
+	for _, k := range tried {
+		if got[k] != want[k] {
+			t.Errorf("open %s: kernel sent %v, Wants says %v", k, got[k], want[k])
+		}
+		if want[k] {
+			sent++
+		}
+	}
+	t.Logf("%d distinct failed opens, %d sent", len(tried), sent)
+	if sent == 0 || sent == len(tried) {
+		t.Errorf("the sample does not exercise the filter: %d of %d sent", sent, len(tried))
 	}
 }
