@@ -215,3 +215,18 @@ func (f *OpenFilter) Wants(p string, flags uint64, failed bool) bool {
 	}
 	return false
 }
+
+// String names the classes in the set, "none" when empty.
+func (c OpenClass) String() string {
+	names := []string{"read", "write", "readwrite", "read-failed", "write-failed", "readwrite-failed"}
+	var out []string
+	for i, n := range names {
+		if c&(1<<i) != 0 {
+			out = append(out, n)
+		}
+	}
+	if len(out) == 0 {
+		return "none"
+	}
+	return strings.Join(out, ",")
+}

@@ -62,6 +62,10 @@ type Config struct {
 	Hostname             string `yaml:"hostname"`
 	SyscallBufSize       int    `yaml:"syscall_buf_size"`
 	SyscallBufSizePreset int    `yaml:"syscall_buf_size_preset"`
+	// KernelOpenFilter drops in the kernel the opens no enabled rule can
+	// match (see openFilter); --record turns it off, since a recording may
+	// be replayed against other rules.
+	KernelOpenFilter bool `yaml:"kernel_open_filter"`
 
 	Metrics struct {
 		Enabled       bool   `yaml:"enabled"`

@@ -255,7 +255,21 @@ func runEngine(ctx context.Context, o Options, cfg *Config, src *field.Source, r
 		events = replay
 	} else {
 		syscalls := captureSyscalls(rs)
-		capture, err = bpf.Load(bpf.Config{RingSize: cfg.RingSize(), Syscalls: syscalls, ExcludePID: os.Getpid()})
+		var filter *bpf.OpenFilter
+		switch {
+		case !cfg.KernelOpenFilter:
+		case o.Record != "":
+			slog.Info("kernel open filter off: --record keeps every open for replays against other rules")
+		default:
+			var why string
+			if filter, why = openFilter(rs); filter == nil {
+				slog.Info("kernel open filter off: every open is sent", "because", why)
+			} else {
+				slog.Info("kernel open filter on", "paths", len(filter.Paths), "any_path_classes", filter.Any.String())
+			}
+		}
+		capture, err = bpf.Load(bpf.Config{RingSize: cfg.RingSize(), Syscalls: syscalls, ExcludePID: os.Getpid(),
+			OpenFilter: filter})
 		if err != nil {
 			closeOutputs()
 			return &ExitError{Code: 1, Err: fmt.Errorf("loading the eBPF capture (nightjar needs root and a kernel with BTF): %w", err)}
@@ -409,7 +423,7 @@ func runEngine(ctx context.Context, o Options, cfg *Config, src *field.Source, r
 	attrs := []any{"events", st.Events, "processes", st.Processes, "alert_drops", disp.Dropped()}
 	if capture != nil {
 		if s, err := capture.Stats(); err == nil {
-			attrs = append(attrs, "kernel_seen", s.Seen, "kernel_drops", s.DroppedRingFull)
+			attrs = append(attrs, "kernel_seen", s.Seen, "kernel_drops", s.DroppedRingFull, "kernel_filtered", s.Filtered)
 		}
 	}
 	closeOutputs()
@@ -463,6 +477,9 @@ func registerCaptureMetrics(m *output.Metrics, c *bpf.Capture) {
 			Help: "Events the kernel programs produced."}, stat(func(s bpf.Stats) uint64 { return s.Seen })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "nightjar_kernel_events_dropped_total",
 			Help: "Events lost because the ring buffer was full."}, stat(func(s bpf.Stats) uint64 { return s.DroppedRingFull })),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "nightjar_kernel_events_filtered_total",
+			Help: "Opens no enabled rule can match, and their closes, kept in the kernel (kernel_open_filter)."},
+			stat(func(s bpf.Stats) uint64 { return s.Filtered })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "nightjar_kernel_strings_truncated_total",
 			Help: "Strings (paths, argv) cut to fit their buffer."}, stat(func(s bpf.Stats) uint64 { return s.Truncated })),
 	)

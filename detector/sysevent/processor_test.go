@@ -239,3 +239,22 @@ func TestUnpopulated(t *testing.T) {
 		}
 	}
 }
+
+// The kernel's open filter dropped the open of fd 7; the first event that
+// uses it carries its path (bpf.Event.FdPath), from which the fd is known.
+func TestFdPathOfFilteredOpen(t *testing.T) {
+	src, p := newTestProcessor(t)
+	p.Handle(&bpf.Event{Kind: bpf.KindExec, Syscall: bpf.SysExecve, PID: 300, TID: 300, PPID: 1,
+		Comm: "sh", Args: []string{"sh"}, Exe: "/bin/sh", Cwd: "/", Path: "/bin/sh", Dirfd: -1})
+	ev := sys(300, bpf.SysDup2, 1)
+	ev.Fd, ev.Fd2, ev.FdPath = 7, 1, "/var/log/app.log"
+	check(t, src, p.Handle(ev), fieldWant{"fd.name": "/var/log/app.log", "fd.num": "1", "fd.type": "file",
+		"fd.directory": "/var/log", "proc.stdout.name": "/var/log/app.log"})
+	if f := p.Table().Get(300).FD(7); f == nil || f.Name != "/var/log/app.log" {
+		t.Errorf("fd 7 = %+v, want the file from FdPath", f)
+	}
+	// A known fd keeps what the table has.
+	ev = sys(300, bpf.SysFchmod, 0)
+	ev.Fd, ev.FdPath = 7, "/elsewhere"
+	check(t, src, p.Handle(ev), fieldWant{"fd.name": "/var/log/app.log"})
+}

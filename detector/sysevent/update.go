@@ -33,6 +33,11 @@ const (
 func (p *Processor) syscall(e *Event, raw *bpf.Event) {
 	pr, t := e.Proc, p.table
 	ok := raw.Ret >= 0
+	// The kernel dropped the open of this fd (its open filter) and sends
+	// the fd's path with the first event that uses it.
+	if raw.FdPath != "" && raw.Fd >= 0 && pr.FD(raw.Fd) == nil {
+		t.SetFD(pr, state.NewFileFD(raw.Fd, raw.FdPath, 0, false))
+	}
 	switch raw.Syscall {
 	case bpf.SysOpen, bpf.SysOpenat, bpf.SysOpenat2, bpf.SysCreat:
 		dirfd := int64(atFDCWD)

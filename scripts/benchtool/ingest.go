@@ -254,6 +254,7 @@ func (p pacer) measure(s *server, delivered *atomic.Int64) (*ingestResult, error
 	if err != nil {
 		return nil, err
 	}
+	all0, all0At := machineCPU(), time.Now()
 	var peak atomic.Int64
 	stopSampling := make(chan struct{})
 	var sampler sync.WaitGroup
@@ -299,9 +300,13 @@ func (p pacer) measure(s *server, delivered *atomic.Int64) (*ingestResult, error
 	self := time.Duration(syscall.TimevalToNsec(self1.Utime) - syscall.TimevalToNsec(self0.Utime) +
 		syscall.TimevalToNsec(self1.Stime) - syscall.TimevalToNsec(self0.Stime))
 	rss, _ := procRSS(pid)
+	// Everything else the machine ran meanwhile (other people's builds and
+	// tests): a run with others > 0.2 core measured a shared machine.
+	others := (machineCPU() - all0 - (cpu1 - cpu0) - self).Seconds() / time.Since(all0At).Seconds()
 	r.extra = append(r.extra,
 		// This process: the sender, and the sink when there is one.
 		fmt.Sprintf("%.1f benchtool-cpu-µs/alert", float64(self.Microseconds())/float64(p.n)),
+		fmt.Sprintf("%.2f others-cores", max(others, 0)),
 		fmt.Sprintf("%.1f cpu-µs/alert", float64((cpu1-cpu0).Microseconds())/float64(p.n)),
 		fmt.Sprintf("%.1f rss-MB", float64(rss)/1024),
 		fmt.Sprintf("%.1f peak-rss-MB", float64(peak.Load())/1024))
@@ -445,6 +450,26 @@ func procCPU(pid int) (time.Duration, error) {
 	}
 	// USER_HZ is 100 on Linux.
 	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+}
+
+// machineCPU is the CPU time all processes have used so far (the busy
+// fields of /proc/stat's cpu line), or 0 when it cannot be read.
+func machineCPU() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	var ticks int64
+	for i, v := range f {
+		if i == 0 || i == 4 || i == 5 || i > 8 {
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
 }
 
 // procRSS is a process's resident set size in KiB.
