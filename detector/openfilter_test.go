@@ -38,11 +38,15 @@ func oneRule(cond string) string {
 func TestOpenFilterFromConditions(t *testing.T) {
 	reads := bpf.OpenReadOnly | bpf.OpenReadWrite
 	writes := bpf.OpenWriteOnly | bpf.OpenReadWrite
-	exact := func(p string, c bpf.OpenClass) bpf.OpenPath { return bpf.OpenPath{Path: p, Match: bpf.PathExact, Classes: c} }
+	exact := func(p string, c bpf.OpenClass) bpf.OpenPath {
+		return bpf.OpenPath{Path: p, Match: bpf.PathExact, Classes: c}
+	}
 	prefix := func(p string, c bpf.OpenClass) bpf.OpenPath {
 		return bpf.OpenPath{Path: p, Match: bpf.PathPrefix, Classes: c}
 	}
-	dir := func(p string, c bpf.OpenClass) bpf.OpenPath { return bpf.OpenPath{Path: p, Match: bpf.PathDir, Classes: c} }
+	dir := func(p string, c bpf.OpenClass) bpf.OpenPath {
+		return bpf.OpenPath{Path: p, Match: bpf.PathDir, Classes: c}
+	}
 	for _, tc := range []struct {
 		cond string
 		want *bpf.OpenFilter // nil: every open is sent
