@@ -214,6 +214,9 @@ func Load(cfg Config) (*Capture, error) {
 		if err := spec.Variables["open_any"].Set(uint8(f.Any)); err != nil {
 			return nil, fmt.Errorf("bpf: set open_any: %w", err)
 		}
+		if err := spec.Variables["open_path_classes"].Set(uint8(f.pathClasses())); err != nil {
+			return nil, fmt.Errorf("bpf: set open_path_classes: %w", err)
+		}
 		spec.Maps["open_paths"].MaxEntries = uint32(max(1, len(openKeys)))
 	}
 	flush := cfg.FlushInterval

@@ -250,6 +250,7 @@ const (
 	captureVarExcludeTgid        = "exclude_tgid"
 	captureVarOpenAny            = "open_any"
 	captureVarOpenFilter         = "open_filter"
+	captureVarOpenPathClasses    = "open_path_classes"
 	captureVarUnusedRecord       = "unused_record"
 	captureVarWakeupBytes        = "wakeup_bytes"
 )
@@ -443,13 +444,14 @@ type captureMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type captureVariableSpecs struct {
-	ArgsFromRegs *ebpf.VariableSpec `ebpf:"args_from_regs"`
-	CaptureEnv   *ebpf.VariableSpec `ebpf:"capture_env"`
-	ExcludeTgid  *ebpf.VariableSpec `ebpf:"exclude_tgid"`
-	OpenAny      *ebpf.VariableSpec `ebpf:"open_any"`
-	OpenFilter   *ebpf.VariableSpec `ebpf:"open_filter"`
-	UnusedRecord *ebpf.VariableSpec `ebpf:"unused_record"`
-	WakeupBytes  *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	ArgsFromRegs    *ebpf.VariableSpec `ebpf:"args_from_regs"`
+	CaptureEnv      *ebpf.VariableSpec `ebpf:"capture_env"`
+	ExcludeTgid     *ebpf.VariableSpec `ebpf:"exclude_tgid"`
+	OpenAny         *ebpf.VariableSpec `ebpf:"open_any"`
+	OpenFilter      *ebpf.VariableSpec `ebpf:"open_filter"`
+	OpenPathClasses *ebpf.VariableSpec `ebpf:"open_path_classes"`
+	UnusedRecord    *ebpf.VariableSpec `ebpf:"unused_record"`
+	WakeupBytes     *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // captureObjects contains all objects after they have been loaded into the kernel.
@@ -495,13 +497,14 @@ func (m *captureMaps) Close() error {
 //
 // It can be passed to loadCaptureObjects or ebpf.CollectionSpec.LoadAndAssign.
 type captureVariables struct {
-	ArgsFromRegs *ebpf.Variable `ebpf:"args_from_regs"`
-	CaptureEnv   *ebpf.Variable `ebpf:"capture_env"`
-	ExcludeTgid  *ebpf.Variable `ebpf:"exclude_tgid"`
-	OpenAny      *ebpf.Variable `ebpf:"open_any"`
-	OpenFilter   *ebpf.Variable `ebpf:"open_filter"`
-	UnusedRecord *ebpf.Variable `ebpf:"unused_record"`
-	WakeupBytes  *ebpf.Variable `ebpf:"wakeup_bytes"`
+	ArgsFromRegs    *ebpf.Variable `ebpf:"args_from_regs"`
+	CaptureEnv      *ebpf.Variable `ebpf:"capture_env"`
+	ExcludeTgid     *ebpf.Variable `ebpf:"exclude_tgid"`
+	OpenAny         *ebpf.Variable `ebpf:"open_any"`
+	OpenFilter      *ebpf.Variable `ebpf:"open_filter"`
+	OpenPathClasses *ebpf.Variable `ebpf:"open_path_classes"`
+	UnusedRecord    *ebpf.Variable `ebpf:"unused_record"`
+	WakeupBytes     *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // capturePrograms contains all programs after they have been loaded into the kernel.

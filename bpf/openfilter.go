@@ -90,6 +90,16 @@ func (f *OpenFilter) Validate() error {
 	return nil
 }
 
+// pathClasses are the classes some entry of Paths asks for beyond Any:
+// the kernel looks paths up only for opens of those classes.
+func (f *OpenFilter) pathClasses() OpenClass {
+	var c OpenClass
+	for _, p := range f.Paths {
+		c |= p.Classes
+	}
+	return c &^ f.Any
+}
+
 // openKeyMax is OPEN_KEY_MAX: bytes of a path, NUL included, a key holds.
 const openKeyMax = 256
 
@@ -112,6 +122,7 @@ func (f *OpenFilter) entries() ([]captureOpenKey, []captureOpenVal) {
 		o.dir |= dir
 	}
 	for _, p := range f.Paths {
+		p.Classes &^= f.Any // sent anyway: the kernel tests Any first
 		if p.Classes == 0 {
 			continue
 		}

@@ -49,6 +49,7 @@ const volatile __u8 capture_env = 0;
 // paths that user space would normalise (see open_wanted).
 const volatile __u8 open_filter = 0;
 const volatile __u8 open_any = 0;
+const volatile __u8 open_path_classes = 0; // classes some path entry asks for
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -602,6 +603,8 @@ static __always_inline int open_wanted(struct record *r, long n, __u64 flags, lo
 		if (f && (f->f_inode->i_mode & S_IFMT) == S_IFDIR)
 			return 1;
 	}
+	if (!(cls & open_path_classes))
+		return 0;
 	r->path_bits = n * 8;
 	struct open_val *v = bpf_map_lookup_elem(&open_paths, &r->path_bits);
 	r->path_bits = 0;
