@@ -218,6 +218,13 @@ func Load(cfg Config) (*Capture, error) {
 			return nil, fmt.Errorf("bpf: set open_path_classes: %w", err)
 		}
 		spec.Maps["open_paths"].MaxEntries = uint32(max(1, len(openKeys)))
+		lens, table := bloom(openKeys, openVals)
+		if err := spec.Variables["open_bloom_lens"].Set(lens); err != nil {
+			return nil, fmt.Errorf("bpf: set open_bloom_lens: %w", err)
+		}
+		if err := spec.Variables["open_bloom"].Set(table); err != nil {
+			return nil, fmt.Errorf("bpf: set open_bloom: %w", err)
+		}
 	}
 	flush := cfg.FlushInterval
 	if flush <= 0 {

@@ -100,6 +100,29 @@ func (f *OpenFilter) pathClasses() OpenClass {
 	return c &^ f.Any
 }
 
+// openBloom is OPEN_BLOOM, the slots of the kernel's first test.
+const openBloom = 4096
+
+// bloomSlot is the kernel's bloom_slot.
+func bloomSlot(w uint64) uint32 { return uint32((w * 0x9E3779B97F4A7C15) >> 52) }
+
+// bloom builds the kernel's first test from the trie's keys and values:
+// for each key, its first min(8, length) bytes, little-endian, name a slot
+// that gets the classes the key can ask for. A path the trie would want
+// starts with its key, so it hits that slot.
+func bloom(keys []captureOpenKey, vals []captureOpenVal) (lens uint8, table [openBloom]uint8) {
+	for i, k := range keys {
+		n := min(8, int(k.Bits/8))
+		var w uint64
+		for j := range n {
+			w |= uint64(uint8(k.Path[j])) << (8 * j)
+		}
+		lens |= 1 << (n - 1)
+		table[bloomSlot(w)] |= vals[i].Any | vals[i].Dir
+	}
+	return lens, table
+}
+
 // openKeyMax is OPEN_KEY_MAX: bytes of a path, NUL included, a key holds.
 const openKeyMax = 256
 

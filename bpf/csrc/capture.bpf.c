@@ -51,6 +51,15 @@ const volatile __u8 open_filter = 0;
 const volatile __u8 open_any = 0;
 const volatile __u8 open_path_classes = 0; // classes some path entry asks for
 
+// A cheap first test before the trie: most opens are of paths no entry
+// shares the first bytes with. open_bloom holds, by a hash of a key's first
+// min(8, length) bytes, the classes the key asks for; bit L-1 of
+// open_bloom_lens says that some key has min(8, length) = L. A path whose
+// first L bytes hit no slot (for every such L) matches no key.
+#define OPEN_BLOOM 4096
+const volatile __u8 open_bloom_lens = 0;
+const volatile __u8 open_bloom[OPEN_BLOOM] = {};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, 1); // replaced by the filter's size at load
@@ -538,6 +547,13 @@ static __always_inline __u64 word(struct scan *sc, __u64 at)
 	return w;
 }
 
+// bloom_slot hashes up to 8 bytes of path (Fibonacci hashing); the Go side
+// (OpenFilter.bloom) computes the same.
+static __always_inline __u32 bloom_slot(__u64 w)
+{
+	return (w * 0x9E3779B97F4A7C15ULL) >> 52; // 12 bits: OPEN_BLOOM slots
+}
+
 // unclean_step finds "..", "//", "/./" or a final "/.". Windows start 6
 // bytes apart, so each 3-byte pattern lies whole in one of them.
 static long unclean_step(__u64 i, void *ctx)
@@ -604,6 +620,23 @@ static __always_inline int open_wanted(struct record *r, long n, __u64 flags, lo
 			return 1;
 	}
 	if (!(cls & open_path_classes))
+		return 0;
+	__u64 w0 = word(&sc, 0);
+	__u8 near = 0;
+	// Unrolled over L = 1..8; the verifier drops the lengths not in use.
+#define BLOOM_TEST(L)                                                                      \
+	if (open_bloom_lens & (1 << ((L) - 1)))                                            \
+		near |= open_bloom[bloom_slot((L) == 8 ? w0 : w0 & ((1ULL << (8 * (L))) - 1))];
+	BLOOM_TEST(1)
+	BLOOM_TEST(2)
+	BLOOM_TEST(3)
+	BLOOM_TEST(4)
+	BLOOM_TEST(5)
+	BLOOM_TEST(6)
+	BLOOM_TEST(7)
+	BLOOM_TEST(8)
+#undef BLOOM_TEST
+	if (!(near & cls))
 		return 0;
 	r->path_bits = n * 8;
 	struct open_val *v = bpf_map_lookup_elem(&open_paths, &r->path_bits);
