@@ -249,6 +249,8 @@ const (
 	captureVarCaptureEnv         = "capture_env"
 	captureVarExcludeTgid        = "exclude_tgid"
 	captureVarOpenAny            = "open_any"
+	captureVarOpenBloom          = "open_bloom"
+	captureVarOpenBloomLens      = "open_bloom_lens"
 	captureVarOpenFilter         = "open_filter"
 	captureVarOpenPathClasses    = "open_path_classes"
 	captureVarUnusedRecord       = "unused_record"
@@ -448,6 +450,8 @@ type captureVariableSpecs struct {
 	CaptureEnv      *ebpf.VariableSpec `ebpf:"capture_env"`
 	ExcludeTgid     *ebpf.VariableSpec `ebpf:"exclude_tgid"`
 	OpenAny         *ebpf.VariableSpec `ebpf:"open_any"`
+	OpenBloom       *ebpf.VariableSpec `ebpf:"open_bloom"`
+	OpenBloomLens   *ebpf.VariableSpec `ebpf:"open_bloom_lens"`
 	OpenFilter      *ebpf.VariableSpec `ebpf:"open_filter"`
 	OpenPathClasses *ebpf.VariableSpec `ebpf:"open_path_classes"`
 	UnusedRecord    *ebpf.VariableSpec `ebpf:"unused_record"`
@@ -501,6 +505,8 @@ type captureVariables struct {
 	CaptureEnv      *ebpf.Variable `ebpf:"capture_env"`
 	ExcludeTgid     *ebpf.Variable `ebpf:"exclude_tgid"`
 	OpenAny         *ebpf.Variable `ebpf:"open_any"`
+	OpenBloom       *ebpf.Variable `ebpf:"open_bloom"`
+	OpenBloomLens   *ebpf.Variable `ebpf:"open_bloom_lens"`
 	OpenFilter      *ebpf.Variable `ebpf:"open_filter"`
 	OpenPathClasses *ebpf.Variable `ebpf:"open_path_classes"`
 	UnusedRecord    *ebpf.Variable `ebpf:"unused_record"`
