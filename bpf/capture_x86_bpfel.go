@@ -15,7 +15,7 @@ import (
 
 type captureFdskip struct {
 	_    structs.HostLayout
-	Bits [16]uint64
+	Bits [128]uint64
 }
 
 type captureOpenKey struct {

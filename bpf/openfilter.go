@@ -63,8 +63,9 @@ type OpenPath struct {
 // path matches an entry of Paths whose Classes hold its class. Whatever the
 // filter, the kernel sends the opens that state tracking needs: relative
 // paths, paths that cleaning would change ("..", "//", "/./", a trailing
-// "/"), directories and O_DIRECTORY/O_PATH opens, and paths of 256 bytes or
-// more. An fd from a dropped open that is later dup'ed, fchmod'ed or given
+// "/"), directories and O_DIRECTORY/O_PATH opens, paths of 256 bytes or
+// more, and opens whose fd is 8192 or more (the per-process set of dropped
+// fds stops there). An fd from a dropped open that is later dup'ed, fchmod'ed or given
 // to setns is sent with that event's FdPath.
 //
 // Paths are compared as the process gave them (absolute, already clean), as

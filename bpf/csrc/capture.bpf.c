@@ -467,18 +467,22 @@ static __always_inline struct fdskip *skip_set(int create)
 				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
 }
 
-// fd_skip marks fd as the result of a filtered-out open. Atomic: threads
-// of the process may update the same word from two CPUs.
-static __always_inline void fd_skip(long fd)
+// fd_skip marks fd as the result of a filtered-out open, and reports
+// whether it could: an fd that cannot be marked (too high, or no memory for
+// the set) must not be dropped, or a later dup of it would find user space
+// without its name. Atomic: threads of the process may update the same word
+// from two CPUs.
+static __always_inline int fd_skip(long fd)
 {
 	if (fd < 0 || fd >= FDSKIP_MAX)
-		return;
+		return 0;
 	struct fdskip *s = skip_set(1);
 	if (!s)
-		return; // its close is then sent, which user space ignores
+		return 0;
 	__u64 i = fd >> 6;
-	BOUND(i, 15); // FDSKIP_MAX / 64 - 1
+	BOUND(i, 127); // FDSKIP_MAX / 64 - 1
 	__sync_fetch_and_or(&s->bits[i], 1ULL << (fd & 63));
+	return 1;
 }
 
 // fd_unskip reports whether fd is marked, and clears the mark: the caller
@@ -492,7 +496,7 @@ static __always_inline int fd_unskip(long fd)
 		return 0;
 	__u64 bit = 1ULL << (fd & 63);
 	__u64 i = fd >> 6;
-	BOUND(i, 15); // FDSKIP_MAX / 64 - 1
+	BOUND(i, 127); // FDSKIP_MAX / 64 - 1
 	__u64 *w = &s->bits[i];
 	if (!(*w & bit))
 		return 0;
@@ -923,9 +927,7 @@ static __always_inline int on_exit(struct sys_exit_ctx *ctx, __u32 sys)
 			bpf_probe_read_user(&flags, sizeof(flags), (void *)a2); // open_how.flags
 		}
 		pathn = bpf_probe_read_user_str(s->data, STR_MAX, upath);
-		if (!open_wanted(s, pathn, flags, ret)) {
-			if (ret >= 0)
-				fd_skip(ret);
+		if (!open_wanted(s, pathn, flags, ret) && (ret < 0 || fd_skip(ret))) {
 			count(CNT_FILTERED);
 			return 0;
 		}
@@ -1316,13 +1318,18 @@ int sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 		struct fdskip *s = skip_set(0);
 		if (s) {
 			struct fdtable *fdt = bpf_get_current_task_btf()->files->fdt;
-			__u64 open[FDSKIP_MAX / 64] = {};
-			__u64 nbytes = fdt->max_fds / 8;
-			if (nbytes > sizeof(open))
-				nbytes = sizeof(open);
-			bpf_probe_read_kernel(open, nbytes, fdt->open_fds);
-			for (int i = 0; i < FDSKIP_MAX / 64; i++)
-				s->bits[i] &= open[i];
+			__u64 have = fdt->max_fds / 8; // bytes of the open_fds bitmap
+			for (int c = 0; c < FDSKIP_MAX / 1024; c++) { // 128 bytes a step
+				__u64 open[16] = {};
+				if (c * 128 < have) {
+					__u64 nbytes = have - c * 128;
+					if (nbytes > sizeof(open))
+						nbytes = sizeof(open);
+					bpf_probe_read_kernel(open, nbytes, (void *)fdt->open_fds + c * 128);
+				}
+				for (int i = 0; i < 16; i++)
+					s->bits[c * 16 + i] &= open[i];
+			}
 		}
 	}
 
