@@ -84,6 +84,9 @@ func (d *drained) stop(b *testing.B) Stats {
 		d.stats.Close()
 	}
 	<-d.done
+	// Let the kernel tear the programs down (RCU grace periods, deferred
+	// frees) before the next loop is timed.
+	time.Sleep(time.Second)
 	return st
 }
 
