@@ -222,10 +222,12 @@ func checkNeed(c *filter.Check) openNeed {
 				return resultNeed(c.Op, v)
 			}
 		}
-	case "fd.name", "fd.nameraw":
-		return pathNeed(c.Op, vals, ref.Name == "fd.nameraw")
+	case "fd.name":
+		return pathNeed(fdName, c.Op, vals)
+	case "fd.nameraw":
+		return pathNeed(fdNameRaw, c.Op, vals)
 	case "fd.directory":
-		return dirNeed(c.Op, vals)
+		return pathNeed(fdDirectory, c.Op, vals)
 	}
 	return needAny()
 }
@@ -282,24 +284,36 @@ func globPrefix(p string) (string, bool) {
 	return p, true
 }
 
-// pathNeed is the need of a check on fd.name (clean: what rules compare)
-// or fd.nameraw (as the process gave it: what the kernel compares). Values
-// that are not absolute paths match only relative opens, which are always
-// sent.
-func pathNeed(op string, vals []string, raw bool) openNeed {
+// pathField is which of the path fields a check tests.
+type pathField int
+
+const (
+	fdName      pathField = iota // clean: what rules compare
+	fdNameRaw                    // as the process gave it: what the kernel compares
+	fdDirectory                  // the directory part of fd.name (the name itself for an O_DIRECTORY open, always sent)
+)
+
+// pathNeed is the need of a check on a path field. Values that are not
+// absolute paths match only relative opens, which are always sent.
+func pathNeed(f pathField, op string, vals []string) openNeed {
 	var ps []bpf.OpenPath
 	add := func(p string, m bpf.PathMatch) {
 		if strings.HasPrefix(p, "/") {
 			ps = append(ps, bpf.OpenPath{Path: p, Match: m})
 		}
 	}
+	equal := bpf.PathExact
+	if f == fdDirectory {
+		equal = bpf.PathDir
+	}
 	switch op {
 	case "=", "==", "in", "intersects":
 		for _, v := range vals {
-			add(v, bpf.PathExact)
+			add(v, equal)
 		}
 		return needPaths(ps...)
 	case "startswith":
+		// A directory starting with v is the start of the name too.
 		for _, v := range vals {
 			if v == "" {
 				return needAny()
@@ -308,7 +322,7 @@ func pathNeed(op string, vals []string, raw bool) openNeed {
 		}
 		return needPaths(ps...)
 	case "pmatch":
-		if raw {
+		if f == fdNameRaw {
 			break
 		}
 		for _, v := range vals {
@@ -316,11 +330,16 @@ func pathNeed(op string, vals []string, raw bool) openNeed {
 			if v == "/" {
 				return needAny()
 			}
-			add(v, bpf.PathExact)
+			if f == fdName {
+				add(v, bpf.PathExact)
+			}
 			add(v+"/", bpf.PathPrefix)
 		}
 		return needPaths(ps...)
 	case "glob":
+		if f == fdDirectory {
+			break
+		}
 		for _, v := range vals {
 			pre, literal := globPrefix(v)
 			switch {
@@ -334,45 +353,9 @@ func pathNeed(op string, vals []string, raw bool) openNeed {
 		}
 		return needPaths(ps...)
 	case "contains":
-		if len(vals) == 1 && unclean(vals[0]) {
+		if f != fdDirectory && len(vals) == 1 && unclean(vals[0]) {
 			return needNone()
 		}
-	}
-	return needAny()
-}
-
-// dirNeed is the need of a check on fd.directory: the directory part of
-// fd.name (the name itself for an O_DIRECTORY open, always sent).
-func dirNeed(op string, vals []string) openNeed {
-	var ps []bpf.OpenPath
-	add := func(p string, m bpf.PathMatch) {
-		if strings.HasPrefix(p, "/") {
-			ps = append(ps, bpf.OpenPath{Path: p, Match: m})
-		}
-	}
-	switch op {
-	case "=", "==", "in", "intersects":
-		for _, v := range vals {
-			add(v, bpf.PathDir)
-		}
-		return needPaths(ps...)
-	case "startswith":
-		for _, v := range vals {
-			if v == "" {
-				return needAny()
-			}
-			add(v, bpf.PathPrefix)
-		}
-		return needPaths(ps...)
-	case "pmatch":
-		for _, v := range vals {
-			v = path.Clean(v)
-			if v == "/" {
-				return needAny()
-			}
-			add(v+"/", bpf.PathPrefix)
-		}
-		return needPaths(ps...)
 	}
 	return needAny()
 }

@@ -56,6 +56,11 @@ func TestOpenFilterFromConditions(t *testing.T) {
 		{"open_write and fd.directory in (/bin, /usr/bin)", &bpf.OpenFilter{Paths: []bpf.OpenPath{dir("/bin", writes), dir("/usr/bin", writes)}}},
 		{"evt.type=openat and fd.name pmatch (/root/.ssh)", &bpf.OpenFilter{Paths: []bpf.OpenPath{exact("/root/.ssh", bpf.OpenAll), prefix("/root/.ssh/", bpf.OpenAll)}}},
 		{"evt.type=openat and fd.name glob '/var/log/*.log'", &bpf.OpenFilter{Paths: []bpf.OpenPath{prefix("/var/log/", bpf.OpenAll)}}},
+		{"evt.type=openat and fd.name glob /etc/passwd", &bpf.OpenFilter{Paths: []bpf.OpenPath{exact("/etc/passwd", bpf.OpenAll)}}},
+		{"open_write and fd.directory pmatch (/etc)", &bpf.OpenFilter{Paths: []bpf.OpenPath{prefix("/etc/", writes)}}},
+		{"open_write and fd.directory startswith /var", &bpf.OpenFilter{Paths: []bpf.OpenPath{prefix("/var", writes)}}},
+		{"open_write and fd.directory glob '/etc/*'", &bpf.OpenFilter{Any: writes}},
+		{"evt.type=openat and fd.nameraw startswith /proc/", &bpf.OpenFilter{Paths: []bpf.OpenPath{prefix("/proc/", bpf.OpenAll)}}},
 		// Failed opens only.
 		{"evt.type=openat and fd.num=-1 and fd.name=/etc/shadow", &bpf.OpenFilter{Paths: []bpf.OpenPath{exact("/etc/shadow", bpf.OpenFailed)}}},
 		{"evt.type=openat and evt.res startswith E and fd.name=/x", &bpf.OpenFilter{Paths: []bpf.OpenPath{exact("/x", bpf.OpenFailed)}}},

@@ -81,27 +81,13 @@ func runDetector(args []string) error {
 		if err != nil {
 			return err
 		}
-		d, err := start()
-		if err != nil {
+		var onExec, onOpen, allOpen loopResult
+		s0, s1, err := withDetector(start, nil, func() (err error) {
+			if onExec, err = execLoop(*execs); err == nil {
+				onOpen, err = openLoop(*opens)
+			}
 			return err
-		}
-		s0, err := d.sample()
-		if err != nil {
-			d.stop()
-			return err
-		}
-		onExec, err := execLoop(*execs)
-		var onOpen loopResult
-		if err == nil {
-			onOpen, err = openLoop(*opens)
-		}
-		var s1 sample
-		if err == nil {
-			s1, err = d.sample()
-		}
-		if serr := d.stop(); err == nil {
-			err = serr
-		}
+		})
 		if err != nil {
 			return err
 		}
@@ -111,21 +97,10 @@ func runDetector(args []string) error {
 		onOpen.print("BenchmarkDetectorOpenClose/on")
 		fmt.Printf("BenchmarkDetectorFiltered\t1\t%.0f filtered\t%.0f processed\n", s1.filtered-s0.filtered, s1.processed-s0.processed)
 
-		d, err = start(unfiltered...)
-		if err != nil {
-			return err
-		}
-		s0, err = d.sample()
-		var allOpen loopResult
-		if err == nil {
+		s0, s1, err = withDetector(start, unfiltered, func() (err error) {
 			allOpen, err = openLoop(*opens)
-		}
-		if err == nil {
-			s1, err = d.sample()
-		}
-		if serr := d.stop(); err == nil {
-			err = serr
-		}
+			return err
+		})
 		if err != nil {
 			return err
 		}
@@ -156,6 +131,24 @@ func runDetector(args []string) error {
 		}
 	}
 	return nil
+}
+
+// withDetector starts nightjar with the extra flags, runs load between two
+// samples of its counters, and stops it (waiting for the kernel to settle).
+func withDetector(start func(...string) (*detectorProc, error), extra []string, load func() error) (s0, s1 sample, err error) {
+	d, err := start(extra...)
+	if err != nil {
+		return s0, s1, err
+	}
+	if s0, err = d.sample(); err == nil {
+		if err = load(); err == nil {
+			s1, err = d.sample()
+		}
+	}
+	if serr := d.stop(); err == nil {
+		err = serr
+	}
+	return s0, s1, err
 }
 
 type loopResult struct {
