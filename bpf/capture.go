@@ -203,6 +203,9 @@ func Load(cfg Config) (*Capture, error) {
 	}
 	var openKeys []captureOpenKey
 	var openVals []captureOpenVal
+	var commKeys [][16]byte
+	var commVals []uint8
+	var commClasses OpenClass
 	if f := cfg.OpenFilter; f != nil {
 		if err := f.Validate(); err != nil {
 			return nil, err
@@ -218,6 +221,11 @@ func Load(cfg Config) (*Capture, error) {
 			return nil, fmt.Errorf("bpf: set open_path_classes: %w", err)
 		}
 		spec.Maps["open_paths"].MaxEntries = uint32(max(1, len(openKeys)))
+		commKeys, commVals, commClasses = f.comms()
+		spec.Maps["open_comms"].MaxEntries = uint32(max(1, len(commKeys)))
+		if err := spec.Variables["open_comm_classes"].Set(uint8(commClasses)); err != nil {
+			return nil, fmt.Errorf("bpf: set open_comm_classes: %w", err)
+		}
 		lens, table := bloom(openKeys, openVals)
 		if err := spec.Variables["open_bloom_lens"].Set(lens); err != nil {
 			return nil, fmt.Errorf("bpf: set open_bloom_lens: %w", err)
@@ -272,6 +280,12 @@ func Load(cfg Config) (*Capture, error) {
 		return nil, fmt.Errorf("bpf: load programs: %w", err)
 	}
 	c.coll = coll
+	for i := range commKeys {
+		if err := coll.Maps["open_comms"].Put(&commKeys[i], &commVals[i]); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("bpf: fill the open filter's commands: %w", err)
+		}
+	}
 	if len(openKeys) > 0 {
 		if _, err := coll.Maps["open_paths"].BatchUpdate(openKeys, openVals, nil); err != nil {
 			// Older kernels lack batch updates of LPM tries: one by one.

@@ -113,6 +113,7 @@ const (
 	captureMapCounters           = "counters"
 	captureMapEvents             = "events"
 	captureMapFdskip             = "fdskip"
+	captureMapOpenComms          = "open_comms"
 	captureMapOpenPaths          = "open_paths"
 	captureMapPending            = "pending"
 	captureMapScratch            = "scratch"
@@ -251,6 +252,7 @@ const (
 	captureVarOpenAny            = "open_any"
 	captureVarOpenBloom          = "open_bloom"
 	captureVarOpenBloomLens      = "open_bloom_lens"
+	captureVarOpenCommClasses    = "open_comm_classes"
 	captureVarOpenFilter         = "open_filter"
 	captureVarOpenPathClasses    = "open_path_classes"
 	captureVarUnusedRecord       = "unused_record"
@@ -437,6 +439,7 @@ type captureMapSpecs struct {
 	Counters  *ebpf.MapSpec `ebpf:"counters"`
 	Events    *ebpf.MapSpec `ebpf:"events"`
 	Fdskip    *ebpf.MapSpec `ebpf:"fdskip"`
+	OpenComms *ebpf.MapSpec `ebpf:"open_comms"`
 	OpenPaths *ebpf.MapSpec `ebpf:"open_paths"`
 	Pending   *ebpf.MapSpec `ebpf:"pending"`
 	Scratch   *ebpf.MapSpec `ebpf:"scratch"`
@@ -452,6 +455,7 @@ type captureVariableSpecs struct {
 	OpenAny         *ebpf.VariableSpec `ebpf:"open_any"`
 	OpenBloom       *ebpf.VariableSpec `ebpf:"open_bloom"`
 	OpenBloomLens   *ebpf.VariableSpec `ebpf:"open_bloom_lens"`
+	OpenCommClasses *ebpf.VariableSpec `ebpf:"open_comm_classes"`
 	OpenFilter      *ebpf.VariableSpec `ebpf:"open_filter"`
 	OpenPathClasses *ebpf.VariableSpec `ebpf:"open_path_classes"`
 	UnusedRecord    *ebpf.VariableSpec `ebpf:"unused_record"`
@@ -481,6 +485,7 @@ type captureMaps struct {
 	Counters  *ebpf.Map `ebpf:"counters"`
 	Events    *ebpf.Map `ebpf:"events"`
 	Fdskip    *ebpf.Map `ebpf:"fdskip"`
+	OpenComms *ebpf.Map `ebpf:"open_comms"`
 	OpenPaths *ebpf.Map `ebpf:"open_paths"`
 	Pending   *ebpf.Map `ebpf:"pending"`
 	Scratch   *ebpf.Map `ebpf:"scratch"`
@@ -491,6 +496,7 @@ func (m *captureMaps) Close() error {
 		m.Counters,
 		m.Events,
 		m.Fdskip,
+		m.OpenComms,
 		m.OpenPaths,
 		m.Pending,
 		m.Scratch,
@@ -507,6 +513,7 @@ type captureVariables struct {
 	OpenAny         *ebpf.Variable `ebpf:"open_any"`
 	OpenBloom       *ebpf.Variable `ebpf:"open_bloom"`
 	OpenBloomLens   *ebpf.Variable `ebpf:"open_bloom_lens"`
+	OpenCommClasses *ebpf.Variable `ebpf:"open_comm_classes"`
 	OpenFilter      *ebpf.Variable `ebpf:"open_filter"`
 	OpenPathClasses *ebpf.Variable `ebpf:"open_path_classes"`
 	UnusedRecord    *ebpf.Variable `ebpf:"unused_record"`

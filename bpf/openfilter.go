@@ -57,10 +57,18 @@ type OpenPath struct {
 	Classes OpenClass
 }
 
+// OpenComm asks for the opens of Classes by a task whose command name
+// (comm, Falco's proc.name, at most 15 bytes) is Comm, whatever the path.
+type OpenComm struct {
+	Comm    string
+	Classes OpenClass
+}
+
 // OpenFilter lets the kernel drop opens (open, openat, openat2, creat) that
 // no rule can match, before they cost a ring buffer record, and the closes
 // of the fds they made. An open is sent when its class is in Any, or its
-// path matches an entry of Paths whose Classes hold its class. Whatever the
+// path matches an entry of Paths (or the task's comm an entry of Comms)
+// whose Classes hold its class. Whatever the
 // filter, the kernel sends the opens that state tracking needs: relative
 // paths, paths that cleaning would change ("..", "//", "/./", a trailing
 // "/"), directories and O_DIRECTORY/O_PATH opens, paths of 256 bytes or
@@ -73,6 +81,7 @@ type OpenPath struct {
 type OpenFilter struct {
 	Any   OpenClass
 	Paths []OpenPath
+	Comms []OpenComm // sent also when the task's comm is listed
 }
 
 // Validate checks that every path is absolute and every class known.
@@ -88,7 +97,31 @@ func (f *OpenFilter) Validate() error {
 			return fmt.Errorf("bpf: open filter: path %q: unknown classes %#x or match %d", p.Path, uint8(p.Classes), p.Match)
 		}
 	}
+	for _, c := range f.Comms {
+		if c.Comm == "" || len(c.Comm) > 15 || c.Classes&^OpenAll != 0 {
+			return fmt.Errorf("bpf: open filter: comm %q: empty, longer than 15 bytes, or unknown classes %#x", c.Comm, uint8(c.Classes))
+		}
+	}
 	return nil
+}
+
+// comms returns the kernel's open_comms entries and the classes they ask
+// for beyond Any.
+func (f *OpenFilter) comms() (keys [][16]byte, vals []uint8, classes OpenClass) {
+	byComm := map[string]OpenClass{}
+	for _, c := range f.Comms {
+		if cl := c.Classes &^ f.Any; cl != 0 {
+			byComm[c.Comm] |= cl
+		}
+	}
+	for c, cl := range byComm {
+		var k [16]byte
+		copy(k[:], c)
+		keys = append(keys, k)
+		vals = append(vals, uint8(cl))
+		classes |= cl
+	}
+	return keys, vals, classes
 }
 
 // pathClasses are the classes some entry of Paths asks for beyond Any:
@@ -215,10 +248,20 @@ func Class(flags uint64, failed bool) OpenClass {
 // directory fd: the kernel's decision, written again in Go for tests and
 // for tools that explain a filter.
 func (f *OpenFilter) Wants(p string, flags uint64, failed bool) bool {
+	return f.WantsFrom("", p, flags, failed)
+}
+
+// WantsFrom is Wants for an open by a task whose comm is comm.
+func (f *OpenFilter) WantsFrom(comm, p string, flags uint64, failed bool) bool {
 	const oDirectory, oPath = 0o200000, 0o10000000
 	c := Class(flags, failed)
 	if c&f.Any != 0 || flags&(oDirectory|oPath) != 0 {
 		return true
+	}
+	for _, e := range f.Comms {
+		if e.Classes&c != 0 && e.Comm == comm {
+			return true
+		}
 	}
 	if len(p) == 0 || len(p)+1 > openKeyMax || p[0] != '/' ||
 		strings.Contains(p, "..") || strings.Contains(p, "//") || strings.Contains(p, "/./") ||

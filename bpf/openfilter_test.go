@@ -174,11 +174,16 @@ func TestOpenFilter(t *testing.T) {
 	}
 }
 
-// The kernel's decisions are those of OpenFilter.Wants, on random paths
-// made of the characters that matter ('/', '.') and two letters, against
-// entries of each kind nested in each other.
+// The kernel's decisions are those of OpenFilter.WantsFrom, on random paths
+// made of the characters that matter ('/', '.') and a few letters, against
+// entries of each kind nested in each other, and a command entry.
 func TestOpenFilterMatchesModel(t *testing.T) {
 	dir := t.TempDir()
+	b, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	comm := strings.TrimSpace(string(b))
 	f := &OpenFilter{
 		Any: OpenWriteOnlyFailed,
 		Paths: []OpenPath{
@@ -194,6 +199,10 @@ func TestOpenFilterMatchesModel(t *testing.T) {
 			{Path: "/a", Match: PathDir, Classes: OpenAll},
 			{Path: "/b", Match: PathExact, Classes: OpenAll},
 			{Path: "/ab.n", Match: PathExact, Classes: OpenReadWriteFailed},
+		},
+		Comms: []OpenComm{
+			{Comm: comm, Classes: OpenReadWriteFailed}, // this process: every failed O_RDWR open
+			{Comm: "not-this-one", Classes: OpenReadOnlyFailed},
 		},
 	}
 	c, err := Load(Config{Syscalls: []string{"openat", "close"}, OpenFilter: f})
@@ -229,7 +238,7 @@ func TestOpenFilterMatchesModel(t *testing.T) {
 			unix.Close(fd)
 			continue
 		}
-		want[key] = f.Wants(p, uint64(fl|unix.O_CLOEXEC), true)
+		want[key] = f.WantsFrom(comm, p, uint64(fl|unix.O_CLOEXEC), true)
 		tried = append(tried, key)
 	}
 	end := r.mark(t) // everything before it has arrived

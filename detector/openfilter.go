@@ -30,12 +30,14 @@ import (
 var openTypes = map[string]bool{"open": true, "openat": true, "openat2": true, "creat": true}
 
 // openNeed is what a condition needs of an open event for it to be true:
-// its class in classes and, unless anyPath, its path matching one of paths.
-// exact says that classes is exactly where the condition is true (it tests
-// the class only), so that its negation is the complement.
+// its class in classes and, unless anyPath, its path matching one of paths
+// or its process name (comm) being one of comms. exact says that classes
+// is exactly where the condition is true (it tests the class only), so
+// that its negation is the complement.
 type openNeed struct {
 	anyPath bool
 	paths   []bpf.OpenPath // Classes unset: the need's classes apply
+	comms   []string
 	classes bpf.OpenClass
 	exact   bool
 }
@@ -54,25 +56,27 @@ func needPaths(ps ...bpf.OpenPath) openNeed {
 	return openNeed{paths: ps, classes: bpf.OpenAll}
 }
 
-func (n openNeed) none() bool { return n.classes == 0 || (!n.anyPath && len(n.paths) == 0) }
+func (n openNeed) none() bool {
+	return n.classes == 0 || (!n.anyPath && len(n.paths) == 0 && len(n.comms) == 0)
+}
 
 func (n openNeed) and(m openNeed) openNeed {
 	if n.none() || m.none() {
 		return needNone()
 	}
 	out := openNeed{classes: n.classes & m.classes, exact: n.exact && m.exact}
-	// Either side's paths are a necessary condition: keep the narrower.
+	// Either side's restriction is a necessary condition: keep the narrower.
 	switch {
 	case n.anyPath && m.anyPath:
 		out.anyPath = true
 	case n.anyPath:
-		out.paths = m.paths
+		out.paths, out.comms = m.paths, m.comms
 	case m.anyPath:
-		out.paths = n.paths
-	case breadth(m.paths) < breadth(n.paths):
-		out.paths = m.paths
+		out.paths, out.comms = n.paths, n.comms
+	case m.breadth() < n.breadth():
+		out.paths, out.comms = m.paths, m.comms
 	default:
-		out.paths = n.paths
+		out.paths, out.comms = n.paths, n.comms
 	}
 	if out.classes == 0 {
 		return needNone()
@@ -80,11 +84,12 @@ func (n openNeed) and(m openNeed) openNeed {
 	return out
 }
 
-// breadth ranks path sets by how many paths they admit, roughly: a
-// directory admits more than a file, a prefix more than a directory.
-func breadth(ps []bpf.OpenPath) int {
-	b := 0
-	for _, p := range ps {
+// breadth ranks restrictions by how many opens they admit, roughly: a
+// directory admits more than a file, a prefix more than a directory, and a
+// command about as much as a directory.
+func (n openNeed) breadth() int {
+	b := 20 * len(n.comms)
+	for _, p := range n.paths {
 		switch p.Match {
 		case bpf.PathExact:
 			b++
@@ -108,6 +113,7 @@ func (n openNeed) or(m openNeed) openNeed {
 		exact: n.exact && m.exact}
 	if !out.anyPath {
 		out.paths = append(append([]bpf.OpenPath(nil), n.paths...), m.paths...)
+		out.comms = append(append([]string(nil), n.comms...), m.comms...)
 	}
 	return out
 }
@@ -221,6 +227,18 @@ func checkNeed(c *filter.Check) openNeed {
 			if v, err := strconv.ParseInt(vals[0], 10, 64); err == nil {
 				return resultNeed(c.Op, v)
 			}
+		}
+	case "proc.name":
+		// proc.name is the task's comm, at most 15 bytes: a longer value
+		// never equals it.
+		if c.Op == "=" || c.Op == "==" || c.Op == "in" || c.Op == "intersects" {
+			n := openNeed{classes: bpf.OpenAll}
+			for _, v := range vals {
+				if v != "" && len(v) <= 15 {
+					n.comms = append(n.comms, v)
+				}
+			}
+			return n
 		}
 	case "fd.name":
 		return pathNeed(fdName, c.Op, vals)
@@ -419,6 +437,9 @@ func openFilter(rs *rules.Ruleset) (*bpf.OpenFilter, string) {
 			for _, p := range n.paths {
 				p.Classes = n.classes
 				f.Paths = append(f.Paths, p)
+			}
+			for _, c := range n.comms {
+				f.Comms = append(f.Comms, bpf.OpenComm{Comm: c, Classes: n.classes})
 			}
 		}
 		if f.Any == bpf.OpenAll {

@@ -79,9 +79,14 @@ func TestOpenFilterFromConditions(t *testing.T) {
 		// Not about opens at all.
 		{"evt.type=execve and proc.name=sh", &bpf.OpenFilter{}},
 		{"(evt.type=execve and proc.name=sh) or (open_read and fd.name=/a)", &bpf.OpenFilter{Paths: []bpf.OpenPath{exact("/a", reads)}}},
+		// By the process name (comm) instead of the path.
+		{"evt.type=openat and proc.name=cat", &bpf.OpenFilter{Comms: []bpf.OpenComm{{Comm: "cat", Classes: bpf.OpenAll}}}},
+		{"proc.name in (tar, averyveryverylongname)", &bpf.OpenFilter{Comms: []bpf.OpenComm{{Comm: "tar", Classes: bpf.OpenAll}}}},
+		{"open_read and (fd.name=/a or proc.name=cp)", &bpf.OpenFilter{Paths: []bpf.OpenPath{exact("/a", reads)}, Comms: []bpf.OpenComm{{Comm: "cp", Classes: reads}}}},
+		{"open_read and proc.name=tar and fd.name startswith /etc", &bpf.OpenFilter{Comms: []bpf.OpenComm{{Comm: "tar", Classes: reads}}}},
 		// Any open at all.
-		{"evt.type=openat and proc.name=cat", nil},
-		{"proc.name=cat", nil},
+		{"evt.type=openat and proc.pname=cat", nil},
+		{"evt.type=openat and proc.name!=cat", nil},
 		{"open_read and fd.name contains shadow", &bpf.OpenFilter{Any: reads}},
 		{"open_read and proc.fdopencount > 100", nil},
 	} {
@@ -97,7 +102,7 @@ func TestOpenFilterFromConditions(t *testing.T) {
 			t.Errorf("%s: no filter (%s), want %+v", tc.cond, why, tc.want)
 			continue
 		}
-		if got.Any != tc.want.Any || !slices.Equal(got.Paths, tc.want.Paths) {
+		if got.Any != tc.want.Any || !slices.Equal(got.Paths, tc.want.Paths) || !slices.Equal(got.Comms, tc.want.Comms) {
 			t.Errorf("%s:\n got %+v\nwant %+v", tc.cond, got, tc.want)
 		}
 	}
@@ -136,8 +141,9 @@ func TestOpenFilterKeepsDefaultRulesCases(t *testing.T) {
 		if r, ok := ev.Values["evt.res"].(string); ok && r != "SUCCESS" {
 			failed = true
 		}
+		comm, _ := ev.Values["proc.name"].(string) // "" when the case's process says it
 		for _, fl := range caseOpenFlags(ev.Type, ev.Values) {
-			sent := f.Wants(p, fl, failed)
+			sent := f.WantsFrom(comm, p, fl, failed)
 			if len(res.Got) > 0 && !sent {
 				t.Errorf("%s:%d: %s of %s (flags %#o, failed %v) raises %v but the filter drops it",
 					builtin.TestsName, ev.Line, ev.Type, p, fl, failed, res.Got)
@@ -153,7 +159,7 @@ func TestOpenFilterKeepsDefaultRulesCases(t *testing.T) {
 	if alerting < 5 || dropped == 0 {
 		t.Errorf("the cases do not exercise the filter: %d alerting opens, %d dropped", alerting, dropped)
 	}
-	t.Logf("%d alerting open cases all sent; %d case opens dropped; filter: any %#x, %d paths", alerting, dropped, f.Any, len(f.Paths))
+	t.Logf("%d alerting open cases all sent; %d case opens dropped; filter: any %v, %d paths, %d commands", alerting, dropped, f.Any, len(f.Paths), len(f.Comms))
 }
 
 // caseOpenFlags returns the open flags a case event stands for: from
@@ -221,5 +227,5 @@ func TestOpenFilterFalcoStableRules(t *testing.T) {
 			t.Errorf("open of %s flags %d: sent %v, want %v", c.path, c.flags, got, c.sent)
 		}
 	}
-	t.Logf("filter: any %#x, %d paths", f.Any, len(f.Paths))
+	t.Logf("filter: any %v, %d paths, %d commands", f.Any, len(f.Paths), len(f.Comms))
 }

@@ -51,6 +51,17 @@ const volatile __u8 open_filter = 0;
 const volatile __u8 open_any = 0;
 const volatile __u8 open_path_classes = 0; // classes some path entry asks for
 
+// Opens of classes in open_comm_classes by a task whose comm (proc.name) is
+// a key of open_comms are sent whatever the path (rules on any read by tar).
+const volatile __u8 open_comm_classes = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1); // replaced by the filter's size at load
+	__type(key, char[16]);
+	__type(value, __u8); // classes
+} open_comms SEC(".maps");
+
 // A cheap first test before the trie: most opens are of paths no entry
 // shares the first bytes with. open_bloom holds, by a hash of a key's first
 // min(8, length) bytes, the classes the key asks for; bit L-1 of
@@ -602,6 +613,13 @@ static __always_inline int open_wanted(struct record *r, long n, __u64 flags, lo
 		cls <<= OPEN_FAILED_SHIFT;
 	if (cls & open_any)
 		return 1;
+	if (cls & open_comm_classes) {
+		char comm[16] = {};
+		bpf_get_current_comm(comm, sizeof(comm));
+		__u8 *c = bpf_map_lookup_elem(&open_comms, comm);
+		if (c && (*c & cls))
+			return 1;
+	}
 	if (flags & (O_DIRECTORY | O_PATH))
 		return 1;
 	if (n < 2 || n > OPEN_KEY_MAX || r->data[0] != '/')
