@@ -101,6 +101,36 @@ func openQueue(t *testing.T, outs ...string) *queue.Queue {
 	return q
 }
 
+// openServingQueue is openQueue with the embedded server listening on a
+// loopback port, and a JetStream client of its own on it: for tests that
+// act on the server as an operator or another publisher would.
+func openServingQueue(t *testing.T, outs ...string) (*queue.Queue, jetstream.JetStream) {
+	t.Helper()
+	cfg := queue.DefaultConfig()
+	cfg.Dir = t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Port = ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	q, err := queue.Open(context.Background(), cfg, outs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { q.Close() })
+	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", cfg.Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q, js
+}
+
 func start(t *testing.T, q *queue.Queue, m *metrics.Metrics, targets ...Target) *Dispatcher {
 	t.Helper()
 	d, err := Start(context.Background(), q, targets, m, nil)
@@ -339,33 +369,12 @@ func TestBackoffDelay(t *testing.T) {
 // TestConsumerDeletedOnServer: an operator (or another sidekick) deleting
 // an output's consumer does not stop its deliveries.
 func TestConsumerDeletedOnServer(t *testing.T) {
-	cfg := queue.DefaultConfig()
-	cfg.Dir = t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Port = ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	q, err := queue.Open(context.Background(), cfg, []string{"a"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
+	q, js := openServingQueue(t, "a")
 	s := newSink(nil)
 	start(t, q, nil, target("a", s, nil))
 	enqueue(t, q, 5, "a")
 	eventually(t, "first deliveries", func() bool { return s.delivered() == 5 })
 
-	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", cfg.Port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := js.DeleteConsumer(context.Background(), "nightjar_deliver", "deliver_a"); err != nil {
 		t.Fatal(err)
 	}
@@ -492,31 +501,10 @@ func TestRawSenderGetsStoredBytes(t *testing.T) {
 // A stored message that is not an alert goes to the dead letters, whether
 // the output decodes (Send) or takes the stored JSON (SendRaw).
 func TestUndecodableDeadLetters(t *testing.T) {
-	cfg := queue.DefaultConfig()
-	cfg.Dir = t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Port = ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	q, err := queue.Open(context.Background(), cfg, []string{"raw", "plain"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.Close()
+	q, js := openServingQueue(t, "raw", "plain")
 	raw, plain := newRawSink(nil), newSink(nil)
 	start(t, q, nil, target("raw", raw, nil), target("plain", plain, nil))
 
-	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", cfg.Port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, out := range []string{"raw", "plain"} {
 		if _, err := js.Publish(context.Background(), "nightjar.deliver."+out, []byte("not json")); err != nil {
 			t.Fatal(err)
