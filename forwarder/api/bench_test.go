@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nightjar-sec/nightjar/alert"
+	"github.com/nightjar-sec/nightjar/forwarder/paced"
 	"github.com/nightjar-sec/nightjar/forwarder/queue"
 	"github.com/nightjar-sec/nightjar/forwarder/route"
 )
@@ -128,41 +129,12 @@ func benchPaced(b *testing.B, h http.Handler) {
 	const rate = 5000
 	srv := httptest.NewServer(h)
 	defer srv.Close()
-	const workers = 64
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers}}
-	body := []byte(validAlert)
-	lat := make([]time.Duration, b.N)
-	next := make(chan int)
-	var wg sync.WaitGroup
 	b.ResetTimer()
-	start := time.Now()
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				due := start.Add(time.Duration(i) * time.Second / rate)
-				resp, err := client.Post(srv.URL+"/", "application/json", bytes.NewReader(body))
-				if err != nil {
-					b.Error(err)
-					continue
-				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				lat[i] = time.Since(due)
-			}
-		}()
-	}
-	for i := 0; i < b.N; i++ {
-		if d := time.Until(start.Add(time.Duration(i) * time.Second / rate)); d > 0 {
-			time.Sleep(d)
-		}
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	res := paced.Post(srv.URL+"/", []byte(validAlert), b.N, rate, 64)
 	b.StopTimer()
-	slices.Sort(lat)
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+	if res.Failed > 0 {
+		b.Errorf("%d of %d requests failed", res.Failed, b.N)
+	}
+	b.ReportMetric(float64(res.Percentile(0.5).Microseconds()), "p50-µs")
+	b.ReportMetric(float64(res.Percentile(0.99).Microseconds()), "p99-µs")
 }
