@@ -26,6 +26,35 @@ type Env struct {
 	Lists map[string][]string
 }
 
+// listLiteral returns the items of a list literal, with bare items that
+// name a list replaced by that list's items.
+func (env *Env) listLiteral(l *List) []*Value {
+	var out []*Value
+	for _, v := range l.Items {
+		if items, ok := env.Lists[v.Text]; ok && !v.Quoted {
+			for _, it := range items {
+				out = append(out, &Value{At: v.At, Text: listItem(it)})
+			}
+			continue
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// namedList returns the items of the list id names, if there is one.
+func (env *Env) namedList(id *Ident) ([]*Value, bool) {
+	items, ok := env.Lists[id.Name]
+	if !ok {
+		return nil, false
+	}
+	out := make([]*Value, len(items))
+	for i, it := range items {
+		out[i] = &Value{At: id.At, Text: listItem(it)}
+	}
+	return out, true
+}
+
 // listItem returns a list item's value: the unquoted string if the item is
 // one quoted string, else the item itself.
 func listItem(item string) string {
@@ -800,28 +829,13 @@ func (c *compiler) values(e *Check) ([]*Value, bool) {
 			c.errorf(rt.At, "operator %s needs a single value, got a list", e.Op)
 			return nil, false
 		}
-		var out []*Value
-		for _, v := range rt.Items {
-			if items, ok := c.env.Lists[v.Text]; ok && !v.Quoted {
-				for _, it := range items {
-					out = append(out, &Value{At: v.At, Text: listItem(it)})
-				}
-				continue
-			}
-			out = append(out, v)
-		}
-		return out, true
+		return c.env.listLiteral(rt), true
 	case *Ident:
-		items, ok := c.env.Lists[rt.Name]
+		out, ok := c.env.namedList(rt)
 		if !ok {
 			c.undefinedList(rt)
-			return nil, false
 		}
-		out := make([]*Value, len(items))
-		for i, it := range items {
-			out[i] = &Value{At: rt.At, Text: listItem(it)}
-		}
-		return out, true
+		return out, ok
 	case nil:
 		c.errorf(e.OpAt, "operator %s needs a value", e.Op)
 		return nil, false

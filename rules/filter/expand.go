@@ -40,25 +40,11 @@ func expand(e Expr, env *Env, depth int) Expr {
 		out := *e
 		switch rt := e.Right.(type) {
 		case *Ident:
-			if items, ok := env.Lists[rt.Name]; ok {
-				l := &List{At: rt.At}
-				for _, it := range items {
-					l.Items = append(l.Items, &Value{At: rt.At, Text: listItem(it)})
-				}
-				out.Right = l
+			if items, ok := env.namedList(rt); ok {
+				out.Right = &List{At: rt.At, Items: items}
 			}
 		case *List:
-			l := &List{At: rt.At}
-			for _, v := range rt.Items {
-				if items, ok := env.Lists[v.Text]; ok && !v.Quoted {
-					for _, it := range items {
-						l.Items = append(l.Items, &Value{At: v.At, Text: listItem(it)})
-					}
-					continue
-				}
-				l.Items = append(l.Items, v)
-			}
-			out.Right = l
+			out.Right = &List{At: rt.At, Items: env.listLiteral(rt)}
 		}
 		return &out
 	}
