@@ -286,15 +286,10 @@ func Load(cfg Config) (*Capture, error) {
 			return nil, fmt.Errorf("bpf: fill the open filter's commands: %w", err)
 		}
 	}
-	if len(openKeys) > 0 {
-		if _, err := coll.Maps["open_paths"].BatchUpdate(openKeys, openVals, nil); err != nil {
-			// Older kernels lack batch updates of LPM tries: one by one.
-			for i := range openKeys {
-				if err := coll.Maps["open_paths"].Put(&openKeys[i], &openVals[i]); err != nil {
-					c.Close()
-					return nil, fmt.Errorf("bpf: fill the open filter: %w", err)
-				}
-			}
+	for i := range openKeys { // tens of keys, once: no need for batches
+		if err := coll.Maps["open_paths"].Put(&openKeys[i], &openVals[i]); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("bpf: fill the open filter: %w", err)
 		}
 	}
 
