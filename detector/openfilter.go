@@ -378,7 +378,7 @@ func pathNeed(f pathField, op string, vals []string) openNeed {
 	return needAny()
 }
 
-// fdTableFields read the whole fd table of a process, which a filtered
+// fdTableField reports whether a field reads the whole fd table of a process, which a filtered
 // open would leave incomplete.
 func fdTableField(name string) bool {
 	return strings.HasPrefix(name, "fdlist.") || name == "proc.fdopencount" || name == "proc.fdusage"
@@ -446,7 +446,29 @@ func openFilter(rs *rules.Ruleset) (*bpf.OpenFilter, string) {
 			return nil, fmt.Sprintf("rule %q may match an open of any path", r.Name)
 		}
 	}
+	f.Paths = mergePaths(f.Paths)
 	return f, ""
+}
+
+// mergePaths joins the entries several rules ask for (Falco's rules name
+// /etc/shadow three times), keeping the first one's place.
+func mergePaths(ps []bpf.OpenPath) []bpf.OpenPath {
+	type key struct {
+		path  string
+		match bpf.PathMatch
+	}
+	at := map[key]int{}
+	var out []bpf.OpenPath
+	for _, p := range ps {
+		k := key{p.Path, p.Match}
+		if i, ok := at[k]; ok {
+			out[i].Classes |= p.Classes
+			continue
+		}
+		at[k] = len(out)
+		out = append(out, p)
+	}
+	return out
 }
 
 func anyOpenType(names []string) bool {
