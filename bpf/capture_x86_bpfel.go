@@ -64,6 +64,7 @@ type captureRecord struct {
 	Flags       uint64
 	Request     int64
 	Arg         uint64
+	Fkeys       [5]uint64
 	Arg2        uint64
 	Ino         uint64
 	ExeIno      uint64

@@ -128,6 +128,7 @@ func fillEvent(h *captureRecord, data []byte, bootToEpoch int64, ev *Event, comm
 		Cwd:            joinComponents(strs[slotCwd]),
 		Cgroup:         joinComponents(strs[slotCgroup]),
 		FdPath:         joinComponents(strs[slotFdPath]),
+		FileKeys:       h.Fkeys,
 		TTY:            h.Tty,
 		SID:            h.Sid,
 		PGID:           h.Pgid,

@@ -159,6 +159,13 @@ type Event struct {
 	// filtered out in the kernel (Config.OpenFilter), so that user space
 	// learns the fd when it first matters.
 	FdPath string
+	// FileKeys identify the files at Fd, Fd2, Dirfd, Dirfd2 and at the new
+	// fd Ret (for syscalls that make one) when the syscall returned: the
+	// inode number and device folded by FileKey; 0 where there is no file
+	// (and for the Fd of close). An fd table checks its entries with them:
+	// when close is not traced (Config.StateWithoutClose), an entry whose
+	// key differs from the kernel's names a file closed since.
+	FileKeys [FileKeyMax]uint64
 
 	// Exec and process state: filled for KindExec; Cwd also for chdir/fchdir.
 	Args           []string
@@ -180,4 +187,20 @@ type Event struct {
 	ChildPID, ChildTID uint32
 	ExitCode           int32
 	GroupDead          bool
+}
+
+// Slots of Event.FileKeys.
+const (
+	FileKeyFd = iota
+	FileKeyFd2
+	FileKeyDirfd
+	FileKeyDirfd2
+	FileKeyRet
+	FileKeyMax
+)
+
+// FileKey folds an inode number and device (kernel encoding, as in
+// Event.Dev) the way the kernel does for Event.FileKeys.
+func FileKey(dev uint32, ino uint64) uint64 {
+	return ino ^ uint64(dev)<<40
 }

@@ -464,6 +464,50 @@ static __always_inline void put_file_id(struct record *r, struct file *f)
 	r->dev = ino->i_sb->s_dev;
 }
 
+// file_key identifies the file at fd in the current task by its inode
+// (number and device folded into one; 0 when fd is not open). Unlike the
+// struct file pointer, it does not repeat when a closed file's memory is
+// reused, and the same file opened again keeps it (and so its name).
+static __always_inline __u64 file_key(__s64 fd)
+{
+	struct file *f = fd_file(fd);
+	if (!f)
+		return 0;
+	struct inode *ino = f->f_inode;
+	return ino->i_ino ^ ((__u64)ino->i_sb->s_dev << 40);
+}
+
+// put_fkeys fills r->fkeys for the fds the record names and, when the
+// syscall made one, for the new fd ret (see struct record).
+static __always_inline void put_fkeys(struct record *r, __u16 sys, long ret)
+{
+	if (sys != SYS_CLOSE) { // a closed fd has no file left to name
+		r->fkeys[FKEY_FD] = file_key(r->fd);
+		r->fkeys[FKEY_FD2] = file_key(r->fd2);
+	}
+	r->fkeys[FKEY_DIRFD] = file_key(r->dirfd);
+	r->fkeys[FKEY_DIRFD2] = file_key(r->dirfd2);
+	if (ret < 0)
+		return;
+	switch (sys) {
+	case SYS_OPEN:
+	case SYS_OPENAT:
+	case SYS_OPENAT2:
+	case SYS_CREAT:
+	case SYS_SOCKET:
+	case SYS_ACCEPT:
+	case SYS_ACCEPT4:
+	case SYS_MEMFD_CREATE:
+	case SYS_USERFAULTFD:
+	case SYS_BPF:
+	case SYS_DUP:
+	case SYS_DUP2:
+	case SYS_DUP3:
+	case SYS_FCNTL: // only its dup commands get this far
+		r->fkeys[FKEY_RET] = file_key(ret);
+	}
+}
+
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
 #define S_IFDIR 0040000
@@ -914,6 +958,7 @@ static __always_inline int on_exit(struct sys_exit_ctx *ctx, __u32 sys)
 		}
 		if (sys != SYS_CLOSE && sys != SYS_PIPE && sys != SYS_PIPE2 && ret >= 0)
 			fd_unskip(ret); // a new fd user space knows
+		put_fkeys(r, sys, ret);
 		if (fdpath) {
 			put_fd_path(r, r->fd);
 			send(r);
@@ -1234,6 +1279,7 @@ static __always_inline int on_exit(struct sys_exit_ctx *ctx, __u32 sys)
 		fd_unskip(r->fd2);
 		break;
 	}
+	put_fkeys(r, sys, ret);
 	send(r);
 	return 0;
 }

@@ -152,6 +152,16 @@ struct sockaddr_rec {
 	__u8 addr[16]; // IPv4 in the first 4 bytes, network order
 };
 
+// Slots of record.fkeys.
+enum fkey_slot {
+	FKEY_FD,
+	FKEY_FD2,
+	FKEY_DIRFD,
+	FKEY_DIRFD2,
+	FKEY_RET,
+	FKEY_MAX,
+};
+
 struct record {
 	__u64 boot_ns;
 	__u16 kind;
@@ -176,6 +186,13 @@ struct record {
 	__u64 flags;
 	__s64 request;
 	__u64 arg;
+	// File keys (file_key: inode number and device folded into one) of the
+	// files at fd, fd2, dirfd, dirfd2 and at the new fd ret when the
+	// syscall returns; 0 when there is none. User space compares them with
+	// what its fd table holds for those numbers: an entry whose key differs
+	// is stale (its fd was closed untraced and the number reused).
+	// Before arg2, so that short records carry them.
+	__u64 fkeys[FKEY_MAX];
 	__u64 arg2;
 	__u64 ino;
 	__u64 exe_ino;
