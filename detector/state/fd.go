@@ -114,6 +114,10 @@ type FD struct {
 
 	Dev uint32 `json:"dev,omitempty"`
 	Ino uint64 `json:"ino,omitempty"`
+	// Key identifies the file (bpf.FileKey: inode and device); 0 when not
+	// known. An event whose kernel-side key for this fd number differs
+	// shows the entry stale (see sysevent).
+	Key uint64 `json:"key,omitempty"`
 
 	// Sockets. Local/Remote are from the process's side; Server says
 	// the local side is the server (accepted or listening), which places

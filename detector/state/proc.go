@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nightjar-sec/nightjar/bpf"
 )
 
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat times (100 on every
@@ -251,6 +253,12 @@ func (t *Table) readFDs(p *Process, dir string, net map[string]map[uint64]sockIn
 			f = &FD{Num: num, Type: FDUnknown, Name: link}
 		}
 		f.Flags = flags
+		// The same key the kernel gives the file (bpf.FileKey), with the
+		// device in the kernel's encoding, so that events check the entry.
+		var st unix.Stat_t
+		if unix.Stat(dir+"/fd/"+e.Name(), &st) == nil {
+			f.Key = bpf.FileKey(unix.Major(st.Dev)<<20|unix.Minor(st.Dev), st.Ino)
+		}
 		p.FDs[num] = f
 	}
 }

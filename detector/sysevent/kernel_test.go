@@ -556,6 +556,91 @@ func TestKernelProcessOlderThanTheTable(t *testing.T) {
 	}
 }
 
+// Without close traced (bpf.Config.StateWithoutClose, what the detector
+// runs with when its open filter is on), a closed file's entry stays in the
+// table. Here its number is reused by eventfd, which is not traced, and
+// then dup'ed: the kernel's file keys must show the entry stale, so the dup
+// is not reported as a dup of the old file.
+func TestKernelUntracedCloseReuse(t *testing.T) {
+	c, err := bpf.Load(bpf.Config{Syscalls: []string{"dup"}, StateWithoutClose: true, RingSize: 16 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	tbl := state.New(state.Options{})
+	if err := tbl.Seed(); err != nil {
+		t.Fatal(err)
+	}
+	p := NewProcessor(NewSource(), tbl)
+
+	path := filepath.Join(t.TempDir(), "stale")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var fd, dup int
+	for try := 0; ; try++ {
+		if fd, err = unix.Open(path, unix.O_RDONLY, 0); err != nil {
+			t.Fatal(err)
+		}
+		unix.Close(fd)
+		efd, err := unix.Eventfd(0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if efd == fd {
+			if dup, err = unix.Dup(efd); err != nil {
+				t.Fatal(err)
+			}
+			unix.Close(dup)
+			unix.Close(efd)
+			break
+		}
+		unix.Close(efd) // another goroutine took the number: again
+		if try == 20 {
+			t.Fatal("eventfd never reused the file's fd number")
+		}
+	}
+
+	var raw bpf.Event
+	var openKey uint64
+	stop := time.AfterFunc(30*time.Second, func() { c.Close() }) // ends a Read that waits for nothing
+	defer stop.Stop()
+	for {
+		if err := c.Read(&raw); err != nil {
+			t.Fatalf("no dup event: %v", err)
+		}
+		ev := p.Handle(&raw)
+		if raw.PID != selfPID || raw.Kind != bpf.KindSyscall {
+			continue
+		}
+		switch {
+		case raw.Syscall == bpf.SysClose:
+			t.Fatalf("a close was reported: %+v", raw)
+		case raw.Syscall == bpf.SysOpenat && raw.Path == path && raw.Ret == int64(fd):
+			openKey = raw.FileKeys[bpf.FileKeyRet]
+			if want := bpf.FileKey(raw.Dev, raw.Ino); openKey != want || openKey == 0 {
+				t.Errorf("open's key %#x, want %#x from its dev and ino", openKey, want)
+			}
+		case raw.Syscall == bpf.SysDup && raw.Fd == int64(fd) && raw.Ret == int64(dup):
+			if openKey == 0 {
+				t.Fatal("the dup came before the open")
+			}
+			if k := raw.FileKeys[bpf.FileKeyFd]; k == openKey || k == 0 || raw.FileKeys[bpf.FileKeyRet] != k {
+				t.Errorf("dup keys %#x, open's %#x: want the eventfd's, the same for both fds", raw.FileKeys, openKey)
+			}
+			if ev != nil && ev.FD != nil && ev.FD.Name == path {
+				t.Errorf("the dup of the eventfd is reported as a dup of %s", path)
+			}
+			if f := tbl.Get(selfPID).FD(int64(fd)); f != nil && f.Name == path {
+				t.Errorf("stale entry kept: %+v", f)
+			}
+			return
+		}
+	}
+}
+
 func helperCmd(mode string, env ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(append(os.Environ(), helperEnv+"="+mode), env...)

@@ -253,8 +253,64 @@ func TestFdPathOfFilteredOpen(t *testing.T) {
 	if f := p.Table().Get(300).FD(7); f == nil || f.Name != "/var/log/app.log" {
 		t.Errorf("fd 7 = %+v, want the file from FdPath", f)
 	}
-	// A known fd keeps what the table has.
+	// The kernel sends FdPath only for an fd whose open it dropped and
+	// that no event has named since: a later one means fd 7 was closed and
+	// reopened (by another dropped open), so it replaces the entry.
 	ev = sys(300, bpf.SysFchmod, 0)
 	ev.Fd, ev.FdPath = 7, "/elsewhere"
-	check(t, src, p.Handle(ev), fieldWant{"fd.name": "/var/log/app.log"})
+	check(t, src, p.Handle(ev), fieldWant{"fd.name": "/elsewhere"})
+}
+
+// Without close traced (bpf.Config.StateWithoutClose), entries outlive
+// their fds; the file keys the kernel sends with each event tell a stale
+// entry (the number now holds another file) from a live one.
+func TestStaleEntriesByFileKey(t *testing.T) {
+	src, p := newTestProcessor(t)
+	p.Handle(&bpf.Event{Kind: bpf.KindExec, Syscall: bpf.SysExecve, PID: 300, TID: 300, PPID: 1,
+		Comm: "sh", Args: []string{"sh"}, Exe: "/bin/sh", Cwd: "/", Path: "/bin/sh", Dirfd: -1})
+	open := func(fd int64, path string, key uint64, flags uint64) {
+		ev := sys(300, bpf.SysOpenat, fd)
+		ev.Dirfd, ev.Path, ev.Flags = -100, path, flags
+		ev.FileKeys[bpf.FileKeyRet] = key
+		check(t, src, p.Handle(ev), fieldWant{"fd.name": path})
+	}
+	open(5, "/srv/data", 11, 0o200000) // O_DIRECTORY
+	open(6, "/etc/app.conf", 12, 0)
+	open(8, "/etc/other.conf", 0, 0) // no key: cannot be checked, kept
+
+	// fd 6 still holds its file (same key): the entry is used.
+	ev := sys(300, bpf.SysFchmod, 0)
+	ev.Fd = 6
+	ev.FileKeys[bpf.FileKeyFd] = 12
+	check(t, src, p.Handle(ev), fieldWant{"fd.name": "/etc/app.conf"})
+
+	// fd 6 was closed untraced and its number reused (an eventfd): the
+	// dup of it must not be named after the old file, nor keep it.
+	ev = sys(300, bpf.SysDup, 9)
+	ev.Fd = 6
+	ev.FileKeys[bpf.FileKeyFd], ev.FileKeys[bpf.FileKeyRet] = 99, 99
+	check(t, src, p.Handle(ev), fieldWant{"fd.name": "<NA>"})
+	if f := p.Table().Get(300).FD(6); f != nil {
+		t.Errorf("stale fd 6 kept: %+v", f)
+	}
+	if f := p.Table().Get(300).FD(9); f != nil {
+		t.Errorf("dup of an unknown fd made %+v", f)
+	}
+
+	// A relative openat against a stale dirfd is not resolved against the
+	// old directory.
+	ev = sys(300, bpf.SysOpenat, 10)
+	ev.Dirfd, ev.Path = 5, "x"
+	ev.FileKeys[bpf.FileKeyDirfd] = 0 // fd 5 is no longer open
+	ev.FileKeys[bpf.FileKeyRet] = 13
+	got := p.Handle(ev)
+	if name := value(t, src, got, "fd.name"); name == "/srv/data/x" {
+		t.Errorf("openat against a closed dirfd resolved to %q", name)
+	}
+
+	// An entry without a key is kept whatever the kernel says.
+	ev = sys(300, bpf.SysFchmod, 0)
+	ev.Fd = 8
+	ev.FileKeys[bpf.FileKeyFd] = 77
+	check(t, src, p.Handle(ev), fieldWant{"fd.name": "/etc/other.conf"})
 }

@@ -33,11 +33,16 @@ const (
 func (p *Processor) syscall(e *Event, raw *bpf.Event) {
 	pr, t := e.Proc, p.table
 	ok := raw.Ret >= 0
+	dropStale(t, pr, raw)
 	// The kernel dropped the open of this fd (its open filter) and sends
-	// the fd's path with the first event that uses it.
-	if raw.FdPath != "" && raw.Fd >= 0 && pr.FD(raw.Fd) == nil {
-		t.SetFD(pr, state.NewFileFD(raw.Fd, raw.FdPath, 0, false))
+	// the fd's path with the first event that uses it: whatever the table
+	// held for the number was closed since.
+	if raw.FdPath != "" && raw.Fd >= 0 {
+		f := state.NewFileFD(raw.Fd, raw.FdPath, 0, false)
+		f.Key = raw.FileKeys[bpf.FileKeyFd]
+		t.SetFD(pr, f)
 	}
+	newKey := raw.FileKeys[bpf.FileKeyRet]
 	switch raw.Syscall {
 	case bpf.SysOpen, bpf.SysOpenat, bpf.SysOpenat2, bpf.SysCreat:
 		dirfd := int64(atFDCWD)
@@ -55,7 +60,7 @@ func (p *Processor) syscall(e *Event, raw *bpf.Event) {
 			num = -1 // Falco's fd.num for a failed open (open_file_failed tests fd.num=-1)
 		}
 		f := state.NewFileFD(num, e.Path, flags, flags&oDirectory != 0 && flags&oTmpfile == 0)
-		f.Dev, f.Ino = encodeDev(raw.Dev), raw.Ino
+		f.Dev, f.Ino, f.Key = encodeDev(raw.Dev), raw.Ino, newKey
 		if ok {
 			t.SetFD(pr, f)
 		}
@@ -63,7 +68,7 @@ func (p *Processor) syscall(e *Event, raw *bpf.Event) {
 
 	case bpf.SysSocket:
 		if ok {
-			f := &state.FD{Num: raw.Ret, Type: sockType(raw.Domain)}
+			f := &state.FD{Num: raw.Ret, Type: sockType(raw.Domain), Key: newKey}
 			if f.Type == state.FDIPv4 || f.Type == state.FDIPv6 {
 				f.L4 = l4(raw.Type, raw.Protocol)
 			}
@@ -75,7 +80,7 @@ func (p *Processor) syscall(e *Event, raw *bpf.Event) {
 		}
 
 	case bpf.SysConnect:
-		f := socketFD(pr, raw.Fd, raw.Remote, raw.Addr)
+		f := socketFD(pr, raw.Fd, raw.FileKeys[bpf.FileKeyFd], raw.Remote, raw.Addr)
 		if ok || raw.Ret == einprogres {
 			old := f.Name
 			f.Connected = true
@@ -87,7 +92,7 @@ func (p *Processor) syscall(e *Event, raw *bpf.Event) {
 
 	case bpf.SysAccept, bpf.SysAccept4:
 		if ok {
-			f := &state.FD{Num: raw.Ret, Type: familyType(raw.Local.Family, raw.Remote.Family), Connected: true}
+			f := &state.FD{Num: raw.Ret, Type: familyType(raw.Local.Family, raw.Remote.Family), Connected: true, Key: newKey}
 			if lf := pr.FD(raw.Fd); lf != nil {
 				f.L4 = lf.L4
 				if f.Type == state.FDUnknown {
@@ -107,7 +112,7 @@ func (p *Processor) syscall(e *Event, raw *bpf.Event) {
 		}
 
 	case bpf.SysBind:
-		f := socketFD(pr, raw.Fd, raw.Local, raw.Addr)
+		f := socketFD(pr, raw.Fd, raw.FileKeys[bpf.FileKeyFd], raw.Local, raw.Addr)
 		if ok {
 			old := f.Name
 			f.Server = true
@@ -190,7 +195,7 @@ func (p *Processor) syscall(e *Event, raw *bpf.Event) {
 
 	case bpf.SysMemfdCreate:
 		if ok {
-			f := &state.FD{Num: raw.Ret, Type: state.FDMemfd, Name: "memfd:" + raw.Name}
+			f := &state.FD{Num: raw.Ret, Type: state.FDMemfd, Name: "memfd:" + raw.Name, Key: newKey}
 			if raw.Flags&1 != 0 { // MFD_CLOEXEC
 				f.Flags = oCloexec
 			}
@@ -200,7 +205,7 @@ func (p *Processor) syscall(e *Event, raw *bpf.Event) {
 
 	case bpf.SysUserfaultfd:
 		if ok {
-			f := &state.FD{Num: raw.Ret, Type: state.FDUserfault, Name: "userfaultfd"}
+			f := &state.FD{Num: raw.Ret, Type: state.FDUserfault, Name: "userfaultfd", Key: newKey}
 			if raw.Flags&oCloexec != 0 {
 				f.Flags = oCloexec
 			}
@@ -210,7 +215,7 @@ func (p *Processor) syscall(e *Event, raw *bpf.Event) {
 
 	case bpf.SysBpf:
 		if ok && raw.Ret > 0 && bpfCreatesFD(raw.Request) {
-			t.SetFD(pr, &state.FD{Num: raw.Ret, Type: state.FDBPF, Name: "bpf"})
+			t.SetFD(pr, &state.FD{Num: raw.Ret, Type: state.FDBPF, Name: "bpf", Key: newKey})
 		}
 
 	case bpf.SysExecve, bpf.SysExecveat: // failed execs only
@@ -258,9 +263,30 @@ func (p *Processor) syscall(e *Event, raw *bpf.Event) {
 	}
 }
 
+// dropStale removes the entries of pr that the event's file keys show
+// stale. Without close traced (bpf.Config.StateWithoutClose) an entry
+// outlives its fd: when the number is reused by a syscall that is not
+// traced (eventfd, pidfd_open, ...), the next event naming it must not see
+// the old file. An entry with no key (0: not known) is kept.
+func dropStale(t *state.Table, pr *state.Process, raw *bpf.Event) {
+	check := func(num int64, key uint64) {
+		if f := pr.FD(num); num >= 0 && f != nil && f.Key != 0 && f.Key != key {
+			t.CloseFD(pr, num)
+		}
+	}
+	switch raw.Syscall {
+	case bpf.SysClose, bpf.SysPipe, bpf.SysPipe2, bpf.SysSocketpair:
+		// close: no file is left at Fd to compare; the others make Fd.
+	default:
+		check(raw.Fd, raw.FileKeys[bpf.FileKeyFd])
+	}
+	check(raw.Dirfd, raw.FileKeys[bpf.FileKeyDirfd])
+	check(raw.Dirfd2, raw.FileKeys[bpf.FileKeyDirfd2])
+}
+
 // socketFD returns a copy of fd num of pr to update, or a new socket fd
 // of the address's family when the table does not know it.
-func socketFD(pr *state.Process, num int64, addrs ...bpf.SockAddr) *state.FD {
+func socketFD(pr *state.Process, num int64, key uint64, addrs ...bpf.SockAddr) *state.FD {
 	if f := pr.FD(num); f != nil {
 		c := *f
 		return &c
@@ -272,7 +298,7 @@ func socketFD(pr *state.Process, num int64, addrs ...bpf.SockAddr) *state.FD {
 			break
 		}
 	}
-	f := &state.FD{Num: num, Type: familyType(fam, 0)}
+	f := &state.FD{Num: num, Type: familyType(fam, 0), Key: key}
 	if f.Type == state.FDIPv4 || f.Type == state.FDIPv6 {
 		f.L4 = state.L4TCP
 	}
