@@ -3,6 +3,7 @@ package detector
 import (
 	"fmt"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -183,7 +184,9 @@ func checkNeed(c *filter.Check) openNeed {
 	case "evt.type":
 		if c.Op == "=" || c.Op == "==" || c.Op == "in" || c.Op == "intersects" {
 			for _, v := range vals {
-				if openTypes[v] {
+				// close too: the close of a dropped open is dropped,
+				// so a rule on closes needs the opens it would see.
+				if openTypes[v] || v == "close" {
 					return needAny()
 				}
 			}
@@ -424,8 +427,11 @@ func openFilter(rs *rules.Ruleset) (*bpf.OpenFilter, string) {
 		if usesField(e, fdTableField) {
 			return nil, fmt.Sprintf("rule %q reads the whole fd table of a process", r.Name)
 		}
+		// A rule on close events sees the fds the filter's opens made: the
+		// close of a dropped open is dropped too, so such a rule asks for
+		// opens as if it were on them.
 		names, all := r.EventTypes()
-		if !all && !anyOpenType(names) {
+		if !all && !anyOpenType(names) && !slices.Contains(names, "close") {
 			continue
 		}
 		n := openNeedOf(e)

@@ -57,6 +57,9 @@ func TestOpenFilterFromConditions(t *testing.T) {
 		{"evt.type=openat and fd.name pmatch (/root/.ssh)", &bpf.OpenFilter{Paths: []bpf.OpenPath{exact("/root/.ssh", bpf.OpenAll), prefix("/root/.ssh/", bpf.OpenAll)}}},
 		{"evt.type=openat and fd.name glob '/var/log/*.log'", &bpf.OpenFilter{Paths: []bpf.OpenPath{prefix("/var/log/", bpf.OpenAll)}}},
 		{"evt.type=openat and fd.name glob /etc/passwd", &bpf.OpenFilter{Paths: []bpf.OpenPath{exact("/etc/passwd", bpf.OpenAll)}}},
+		// A rule on close events sees fds of sent opens only: it asks for
+		// the opens of the files it tests.
+		{"evt.type=close and fd.name=/var/run/app.sock", &bpf.OpenFilter{Paths: []bpf.OpenPath{exact("/var/run/app.sock", bpf.OpenAll)}}},
 		{"open_write and fd.directory pmatch (/etc)", &bpf.OpenFilter{Paths: []bpf.OpenPath{prefix("/etc/", writes)}}},
 		{"open_write and fd.directory startswith /var", &bpf.OpenFilter{Paths: []bpf.OpenPath{prefix("/var", writes)}}},
 		{"open_write and fd.directory glob '/etc/*'", &bpf.OpenFilter{Any: writes}},

@@ -268,8 +268,12 @@ func runEngine(ctx context.Context, o Options, cfg *Config, src *field.Source, r
 				slog.Info("kernel open filter on", "paths", len(filter.Paths), "any_path_classes", filter.Any.String())
 			}
 		}
+		// With the filter on, no rule reads a whole fd table and nothing
+		// is recorded: close is traced only if a rule is on close events
+		// (captureSyscalls then names it), and the fd table is kept right
+		// by the kernel's file keys (see sysevent).
 		capture, err = bpf.Load(bpf.Config{RingSize: cfg.RingSize(), Syscalls: syscalls, ExcludePID: os.Getpid(),
-			OpenFilter: filter})
+			OpenFilter: filter, StateWithoutClose: filter != nil})
 		if err != nil {
 			closeOutputs()
 			return &ExitError{Code: 1, Err: fmt.Errorf("loading the eBPF capture (nightjar needs root and a kernel with BTF): %w", err)}
