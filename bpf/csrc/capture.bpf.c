@@ -494,6 +494,10 @@ static __always_inline void put_fkeys(struct record *r, __u16 sys, long ret)
 	case SYS_OPENAT:
 	case SYS_OPENAT2:
 	case SYS_CREAT:
+		// put_file_id read the new fd's inode already: no second lookup.
+		if (r->ino)
+			r->fkeys[FKEY_RET] = r->ino ^ ((__u64)r->dev << 40);
+		break;
 	case SYS_SOCKET:
 	case SYS_ACCEPT:
 	case SYS_ACCEPT4:
