@@ -265,7 +265,8 @@ func runEngine(ctx context.Context, o Options, cfg *Config, src *field.Source, r
 			if filter, why = openFilter(rs); filter == nil {
 				slog.Info("kernel open filter off: every open is sent", "because", why)
 			} else {
-				slog.Info("kernel open filter on", "paths", len(filter.Paths), "any_path_classes", filter.Any.String())
+				slog.Info("kernel open filter on", "paths", len(filter.Paths), "any_path_classes", filter.Any.String(),
+					"close_traced", slices.Contains(syscalls, "close")) // only for rules on close events
 			}
 		}
 		// With the filter on, no rule reads a whole fd table and nothing
