@@ -290,19 +290,29 @@ func (res results) rows() []row {
 	core := res.get(kDetCPU, "core-%-at-10k-ev/s")
 	add(row{"detector (capture+rules)", "detector CPU per 10,000 events/s", num(core) + " % of a core" + res.spread(kDetCPU, "core-%-at-10k-ev/s", num),
 		num(res.get(kDetCPU, "cpu-ns/event")) + " CPU-ns/event", "", "", ""})
-	best, bestName, anyDrops := math.NaN(), "", 0.0
+	// The target is zero drops at the highest exec rate (the exec steps);
+	// the open steps (filter off, up to 4 openers on 2 vCPUs that starve
+	// the detector of CPU) find where drops begin and are reported apart.
+	best, bestName, execDrops, openDrops := math.NaN(), "", 0.0, 0.0
+	execSteps := 0
 	for key := range res {
 		if !strings.HasPrefix(key, kDetRate) {
 			continue
 		}
 		d := res.get(key, "drops")
-		anyDrops += d
+		if strings.HasPrefix(key, kDetRate+"exec") {
+			execDrops += d
+			execSteps++
+		} else {
+			openDrops += d
+		}
 		if ev := res.get(key, "events/s"); d == 0 && (math.IsNaN(best) || ev > best) {
 			best, bestName = ev, strings.TrimPrefix(key, kDetRate)
 		}
 	}
 	add(row{"detector (capture+rules)", "highest kernel event rate with 0 drops", num(best) + " events/s (" + bestName + ")",
-		"drops over all steps: " + num(anyDrops), "", "0 drops at the highest exec rate", verdict(anyDrops == 0, !math.IsNaN(best))})
+		"drops: exec steps " + num(execDrops) + ", open steps " + num(openDrops), "", "0 drops at the highest exec rate",
+		verdict(execDrops == 0, execSteps > 0)})
 	for _, p := range []string{"HTTPOutput", "WebhookThroughSidekick"} {
 		k := kLatency + p
 		add(row{"detector (capture+rules)", "syscall->alert latency, " + p, "p50 " + num(res.get(k, "p50-ms")) + " ms, p99 " + num(res.get(k, "p99-ms")) + " ms", "", "", "", ""})
