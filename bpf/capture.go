@@ -54,8 +54,7 @@ type Config struct {
 	// demand instead.
 	Env bool
 	// OpenFilter, when set, has the kernel send only the opens that some
-	// rule could match (and the closes of the fds of sent opens); see
-	// OpenFilter. nil sends every open.
+	// rule could match; see OpenFilter. nil sends every open.
 	OpenFilter *OpenFilter
 	// StateWithoutClose leaves close out of StateSyscalls (it is still
 	// attached when Syscalls names it). An open+close loop then hits one

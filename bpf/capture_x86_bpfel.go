@@ -13,11 +13,6 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-type captureFdskip struct {
-	_    structs.HostLayout
-	Bits [128]uint64
-}
-
 type captureOpenKey struct {
 	_    structs.HostLayout
 	Bits uint32
@@ -113,7 +108,6 @@ type captureSockaddrRec struct {
 const (
 	captureMapCounters           = "counters"
 	captureMapEvents             = "events"
-	captureMapFdskip             = "fdskip"
 	captureMapOpenComms          = "open_comms"
 	captureMapOpenPaths          = "open_paths"
 	captureMapPending            = "pending"
@@ -439,7 +433,6 @@ type captureProgramSpecs struct {
 type captureMapSpecs struct {
 	Counters  *ebpf.MapSpec `ebpf:"counters"`
 	Events    *ebpf.MapSpec `ebpf:"events"`
-	Fdskip    *ebpf.MapSpec `ebpf:"fdskip"`
 	OpenComms *ebpf.MapSpec `ebpf:"open_comms"`
 	OpenPaths *ebpf.MapSpec `ebpf:"open_paths"`
 	Pending   *ebpf.MapSpec `ebpf:"pending"`
@@ -485,7 +478,6 @@ func (o *captureObjects) Close() error {
 type captureMaps struct {
 	Counters  *ebpf.Map `ebpf:"counters"`
 	Events    *ebpf.Map `ebpf:"events"`
-	Fdskip    *ebpf.Map `ebpf:"fdskip"`
 	OpenComms *ebpf.Map `ebpf:"open_comms"`
 	OpenPaths *ebpf.Map `ebpf:"open_paths"`
 	Pending   *ebpf.Map `ebpf:"pending"`
@@ -496,7 +488,6 @@ func (m *captureMaps) Close() error {
 	return _CaptureClose(
 		m.Counters,
 		m.Events,
-		m.Fdskip,
 		m.OpenComms,
 		m.OpenPaths,
 		m.Pending,

@@ -154,10 +154,10 @@ type Event struct {
 	Ino            uint64
 	Truncated      bool // a string (path, argv, ...) was longer than its buffer and was cut
 	TruncatedCount uint8
-	// FdPath is the path of Fd rebuilt from its dentries, sent (with dup*,
-	// fcntl F_DUPFD, fchmod and setns) when the open that made Fd was
-	// filtered out in the kernel (Config.OpenFilter), so that user space
-	// learns the fd when it first matters.
+	// FdPath is the path of Fd rebuilt from its dentries, sent with dup*,
+	// fcntl F_DUPFD, fchmod and setns of a file or directory fd when
+	// Config.OpenFilter is set: the open that made Fd may have been
+	// filtered out in the kernel, and user space learns the fd from it.
 	FdPath string
 	// FileKeys identify the files at Fd, Fd2, Dirfd, Dirfd2 and at the new
 	// fd Ret (for syscalls that make one) when the syscall returned: the

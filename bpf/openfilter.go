@@ -65,16 +65,17 @@ type OpenComm struct {
 }
 
 // OpenFilter lets the kernel drop opens (open, openat, openat2, creat) that
-// no rule can match, before they cost a ring buffer record, and the closes
-// of the fds they made. An open is sent when its class is in Any, or its
-// path matches an entry of Paths (or the task's comm an entry of Comms)
-// whose Classes hold its class. Whatever the
+// no rule can match, before they cost a ring buffer record. An open is sent
+// when its class is in Any, or its path matches an entry of Paths (or the
+// task's comm an entry of Comms) whose Classes hold its class. Whatever the
 // filter, the kernel sends the opens that state tracking needs: relative
 // paths, paths that cleaning would change ("..", "//", "/./", a trailing
-// "/"), directories and O_DIRECTORY/O_PATH opens, paths of 256 bytes or
-// more, and opens whose fd is 8192 or more (the per-process set of dropped
-// fds stops there). An fd from a dropped open that is later dup'ed, fchmod'ed or given
-// to setns is sent with that event's FdPath.
+// "/"), directories and O_DIRECTORY/O_PATH opens, and paths of 256 bytes
+// or more. With the filter on, a dup*, fcntl(F_DUPFD), fchmod or setns of a
+// file or directory fd carries the fd's path (Event.FdPath), for the fds
+// whose open was dropped. The close of a dropped open's fd is sent when
+// close is traced (see Config.StateWithoutClose, which the filter's users
+// set).
 //
 // Paths are compared as the process gave them (absolute, already clean), as
 // Falco's fd.name has them.

@@ -79,16 +79,6 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } open_paths SEC(".maps");
 
-// The fds of filtered-out opens, per process (on the thread group leader).
-// Task storage rather than a hash: freed with the task, no capacity to
-// run out of, and found without hashing.
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct fdskip);
-} fdskip SEC(".maps");
-
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20); // replaced by Config.RingSize at load
@@ -515,63 +505,28 @@ static __always_inline void put_fkeys(struct record *r, __u16 sys, long ret)
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
 #define S_IFDIR 0040000
+#define S_IFREG 0100000
 #define O_DIRECTORY 00200000
 #define O_PATH 010000000
 
-// The filtered-out fds of the current process; create makes the set.
-static __always_inline struct fdskip *skip_set(int create)
+// put_fd_path sends the path of fd rebuilt from its dentries when it is a
+// file or directory and the open filter is on: its open may have been
+// dropped, and this is the first event that tells user space about the fd
+// (dup*, fcntl F_DUPFD, fchmod, setns). User space uses it only for an fd
+// its table does not hold. It reports whether it sent one.
+static __always_inline int put_fd_path(struct record *r, __s64 fd)
 {
-	struct task_struct *t = bpf_get_current_task_btf();
-	return bpf_task_storage_get(&fdskip, t->group_leader, 0,
-				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
-}
-
-// fd_skip marks fd as the result of a filtered-out open, and reports
-// whether it could: an fd that cannot be marked (too high, or no memory for
-// the set) must not be dropped, or a later dup of it would find user space
-// without its name. Atomic: threads of the process may update the same word
-// from two CPUs.
-static __always_inline int fd_skip(long fd)
-{
-	if (fd < 0 || fd >= FDSKIP_MAX)
+	if (!open_filter)
 		return 0;
-	struct fdskip *s = skip_set(1);
-	if (!s)
-		return 0;
-	__u64 i = fd >> 6;
-	BOUND(i, 127); // FDSKIP_MAX / 64 - 1
-	__sync_fetch_and_or(&s->bits[i], 1ULL << (fd & 63));
-	return 1;
-}
-
-// fd_unskip reports whether fd is marked, and clears the mark: the caller
-// either drops the fd's last event (close) or tells user space about it.
-static __always_inline int fd_unskip(long fd)
-{
-	if (!open_filter || fd < 0 || fd >= FDSKIP_MAX)
-		return 0;
-	struct fdskip *s = skip_set(0);
-	if (!s)
-		return 0;
-	__u64 bit = 1ULL << (fd & 63);
-	__u64 i = fd >> 6;
-	BOUND(i, 127); // FDSKIP_MAX / 64 - 1
-	__u64 *w = &s->bits[i];
-	if (!(*w & bit))
-		return 0;
-	__sync_fetch_and_and(w, ~bit);
-	return 1;
-}
-
-// put_fd_path sends the path of fd rebuilt from its dentries, for an fd
-// whose open user space never saw.
-static __always_inline void put_fd_path(struct record *r, __s64 fd)
-{
 	struct file *f = fd_file(fd);
 	if (!f)
-		return;
+		return 0;
+	umode_t m = f->f_inode->i_mode & S_IFMT;
+	if (m != S_IFREG && m != S_IFDIR)
+		return 0;
 	struct path p = f->f_path;
 	put_path(r, SLOT_FD_PATH, &p);
+	return 1;
 }
 
 // A scan of the path at the start of a record's data, by bpf_loop (a
@@ -928,13 +883,10 @@ static __always_inline int on_exit(struct sys_exit_ctx *ctx, __u32 sys)
 	case SYS_FCNTL:
 	case SYS_PIPE:
 	case SYS_PIPE2: {
-		// The close of a filtered-out open is not sent either.
-		if (sys == SYS_CLOSE && fd_unskip((int)a0)) {
-			count(CNT_FILTERED);
-			return 0;
-		}
-		// A dup of one is sent whole, with the path of the fd.
-		int fdpath = sys != SYS_CLOSE && sys != SYS_PIPE && sys != SYS_PIPE2 && fd_unskip((int)a0);
+		// A dup of a file is sent whole, with the path of the fd (its open
+		// may have been filtered out).
+		int dup = sys != SYS_CLOSE && sys != SYS_PIPE && sys != SYS_PIPE2;
+		int fdpath = dup && open_filter && ret >= 0;
 		struct record *r = new_record(fdpath ? KIND_SYSCALL : KIND_SHORT, sys);
 		if (!r)
 			return 0;
@@ -957,16 +909,12 @@ static __always_inline int on_exit(struct sys_exit_ctx *ctx, __u32 sys)
 			r->fd2 = fds[1];
 			if (sys == SYS_PIPE2)
 				r->flags = a1;
-			fd_unskip(r->fd);
-			fd_unskip(r->fd2);
 		}
-		if (sys != SYS_CLOSE && sys != SYS_PIPE && sys != SYS_PIPE2 && ret >= 0)
-			fd_unskip(ret); // a new fd user space knows
 		put_fkeys(r, sys, ret);
-		if (fdpath) {
-			put_fd_path(r, r->fd);
+		if (fdpath && put_fd_path(r, r->fd)) {
 			send(r);
 		} else {
+			r->kind = KIND_SHORT;
 			send_size(r, SHORT_SIZE);
 		}
 		return 0;
@@ -994,7 +942,7 @@ static __always_inline int on_exit(struct sys_exit_ctx *ctx, __u32 sys)
 			bpf_probe_read_user(&flags, sizeof(flags), (void *)a2); // open_how.flags
 		}
 		pathn = bpf_probe_read_user_str(s->data, STR_MAX, upath);
-		if (!open_wanted(s, pathn, flags, ret) && (ret < 0 || fd_skip(ret))) {
+		if (!open_wanted(s, pathn, flags, ret)) {
 			count(CNT_FILTERED);
 			return 0;
 		}
@@ -1179,8 +1127,7 @@ static __always_inline int on_exit(struct sys_exit_ctx *ctx, __u32 sys)
 	case SYS_FCHMOD:
 		r->fd = (int)a0;
 		r->mode = a1;
-		if (fd_unskip(r->fd))
-			put_fd_path(r, r->fd);
+		put_fd_path(r, r->fd);
 		break;
 	case SYS_MOUNT:
 		put_user_str(r, SLOT_PATH, (void *)a0, STR_MAX);
@@ -1198,8 +1145,7 @@ static __always_inline int on_exit(struct sys_exit_ctx *ctx, __u32 sys)
 	case SYS_SETNS:
 		r->fd = (int)a0;
 		r->flags = a1;
-		if (fd_unskip(r->fd))
-			put_fd_path(r, r->fd);
+		put_fd_path(r, r->fd);
 		break;
 	case SYS_UNSHARE:
 	case SYS_USERFAULTFD:
@@ -1261,27 +1207,6 @@ static __always_inline int on_exit(struct sys_exit_ctx *ctx, __u32 sys)
 	if ((sys == SYS_CHDIR || sys == SYS_FCHDIR) && ret == 0) {
 		struct path pwd = BPF_CORE_READ(t, fs, pwd);
 		put_path(r, SLOT_CWD, &pwd);
-	}
-	// A new fd that user space is told about: no longer a filtered-out one
-	// (its number may be reused without a close, after an exec).
-	switch (sys) {
-	case SYS_OPEN:
-	case SYS_OPENAT:
-	case SYS_OPENAT2:
-	case SYS_CREAT:
-	case SYS_SOCKET:
-	case SYS_ACCEPT:
-	case SYS_ACCEPT4:
-	case SYS_MEMFD_CREATE:
-	case SYS_USERFAULTFD:
-	case SYS_BPF:
-		if (ret >= 0)
-			fd_unskip(ret);
-		break;
-	case SYS_SOCKETPAIR:
-		fd_unskip(r->fd);
-		fd_unskip(r->fd2);
-		break;
 	}
 	put_fkeys(r, sys, ret);
 	send(r);
@@ -1380,27 +1305,6 @@ int sched_exec(struct trace_event_raw_sched_process_exec *ctx)
 	if (p && old_tid != (__u32)bpf_get_current_pid_tgid())
 		bpf_map_delete_elem(&pending, &old_tid);
 
-	// The exec closed the close-on-exec fds without a close: forget the
-	// marks of fds no longer open.
-	if (open_filter) {
-		struct fdskip *s = skip_set(0);
-		if (s) {
-			struct fdtable *fdt = bpf_get_current_task_btf()->files->fdt;
-			__u64 have = fdt->max_fds / 8; // bytes of the open_fds bitmap
-			for (int c = 0; c < FDSKIP_MAX / 1024; c++) { // 128 bytes a step
-				__u64 open[16] = {};
-				if (c * 128 < have) {
-					__u64 nbytes = have - c * 128;
-					if (nbytes > sizeof(open))
-						nbytes = sizeof(open);
-					bpf_probe_read_kernel(open, nbytes, (void *)fdt->open_fds + c * 128);
-				}
-				for (int i = 0; i < 16; i++)
-					s->bits[c * 16 + i] &= open[i];
-			}
-		}
-	}
-
 	struct record *r = new_record(KIND_EXEC, sys);
 	if (!r)
 		return 0;
@@ -1492,16 +1396,6 @@ int BPF_PROG(sched_fork, struct task_struct *parent, struct task_struct *child)
 	case NR_VFORK:
 		sys = SYS_VFORK;
 		break;
-	}
-	// A new process inherits the fds, filtered-out ones included.
-	if (open_filter && child->pid == child->tgid) {
-		struct fdskip *ps = bpf_task_storage_get(&fdskip, parent->group_leader, 0, 0);
-		if (ps) {
-			struct fdskip *cs = bpf_task_storage_get(&fdskip, child, 0,
-								 BPF_LOCAL_STORAGE_GET_F_CREATE);
-			if (cs)
-				__builtin_memcpy(cs, ps, sizeof(*cs));
-		}
 	}
 	struct record *r = new_record(KIND_FORK, sys);
 	if (!r)

@@ -134,12 +134,6 @@ struct open_val {
 #define OPEN_RW 4
 #define OPEN_FAILED_SHIFT 3 // the same three, failed: << 3
 
-// Per process: which fds were opened by a filtered-out open, so that their
-// close is not sent either. An open whose fd is FDSKIP_MAX or more is sent.
-#define FDSKIP_MAX 8192
-struct fdskip {
-	__u64 bits[FDSKIP_MAX / 64];
-};
 
 #define AF_UNIX 1
 #define AF_INET 2

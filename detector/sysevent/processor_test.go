@@ -253,12 +253,17 @@ func TestFdPathOfFilteredOpen(t *testing.T) {
 	if f := p.Table().Get(300).FD(7); f == nil || f.Name != "/var/log/app.log" {
 		t.Errorf("fd 7 = %+v, want the file from FdPath", f)
 	}
-	// The kernel sends FdPath only for an fd whose open it dropped and
-	// that no event has named since: a later one means fd 7 was closed and
-	// reopened (by another dropped open), so it replaces the entry.
+	// A known fd keeps what the table has (the path as opened).
 	ev = sys(300, bpf.SysFchmod, 0)
 	ev.Fd, ev.FdPath = 7, "/elsewhere"
-	check(t, src, p.Handle(ev), fieldWant{"fd.name": "/elsewhere"})
+	check(t, src, p.Handle(ev), fieldWant{"fd.name": "/var/log/app.log"})
+	// Unless the kernel's key shows the entry stale: then the path fills
+	// the fd anew.
+	ev = sys(300, bpf.SysFchmod, 0)
+	ev.Fd, ev.FdPath = 7, "/var/log/other.log"
+	ev.FileKeys[bpf.FileKeyFd] = 5
+	p.Table().Get(300).FD(7).Key = 4
+	check(t, src, p.Handle(ev), fieldWant{"fd.name": "/var/log/other.log"})
 }
 
 // Without close traced (bpf.Config.StateWithoutClose), entries outlive

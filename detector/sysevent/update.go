@@ -34,10 +34,12 @@ func (p *Processor) syscall(e *Event, raw *bpf.Event) {
 	pr, t := e.Proc, p.table
 	ok := raw.Ret >= 0
 	dropStale(t, pr, raw)
-	// The kernel dropped the open of this fd (its open filter) and sends
-	// the fd's path with the first event that uses it: whatever the table
-	// held for the number was closed since.
-	if raw.FdPath != "" && raw.Fd >= 0 {
+	// With its open filter on, the kernel sends the path of a file fd
+	// with the events that may be the first to tell of it (its open may
+	// have been dropped): it fills an fd the table does not hold. An fd it
+	// does hold keeps its name, which is the path as opened rather than
+	// as the dentries spell it.
+	if raw.FdPath != "" && raw.Fd >= 0 && pr.FD(raw.Fd) == nil {
 		f := state.NewFileFD(raw.Fd, raw.FdPath, 0, false)
 		f.Key = raw.FileKeys[bpf.FileKeyFd]
 		t.SetFD(pr, f)
