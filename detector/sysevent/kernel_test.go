@@ -562,6 +562,18 @@ func TestKernelProcessOlderThanTheTable(t *testing.T) {
 // then dup'ed: the kernel's file keys must show the entry stale, so the dup
 // is not reported as a dup of the old file.
 func TestKernelUntracedCloseReuse(t *testing.T) {
+	// A file open before the table is seeded: its entry's key, read from
+	// /proc, must be the one the kernel gives the file.
+	path := filepath.Join(t.TempDir(), "stale")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pre, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pre.Close()
+
 	c, err := bpf.Load(bpf.Config{Syscalls: []string{"dup"}, StateWithoutClose: true, RingSize: 16 << 20})
 	if err != nil {
 		t.Fatal(err)
@@ -572,11 +584,15 @@ func TestKernelUntracedCloseReuse(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := NewProcessor(NewSource(), tbl)
-
-	path := filepath.Join(t.TempDir(), "stale")
-	if err := os.WriteFile(path, nil, 0o600); err != nil {
+	seeded := tbl.Get(selfPID).FD(int64(pre.Fd()))
+	if seeded == nil || seeded.Key == 0 {
+		t.Fatalf("seeded entry of fd %d: %+v, want one with a key", pre.Fd(), seeded)
+	}
+	preDup, err := unix.Dup(int(pre.Fd()))
+	if err != nil {
 		t.Fatal(err)
 	}
+	unix.Close(preDup)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var fd, dup int
@@ -605,6 +621,7 @@ func TestKernelUntracedCloseReuse(t *testing.T) {
 
 	var raw bpf.Event
 	var openKey uint64
+	sawPre := false
 	stop := time.AfterFunc(30*time.Second, func() { c.Close() }) // ends a Read that waits for nothing
 	defer stop.Stop()
 	for {
@@ -618,14 +635,22 @@ func TestKernelUntracedCloseReuse(t *testing.T) {
 		switch {
 		case raw.Syscall == bpf.SysClose:
 			t.Fatalf("a close was reported: %+v", raw)
+		case raw.Syscall == bpf.SysDup && raw.Fd == int64(pre.Fd()):
+			sawPre = true
+			if k := raw.FileKeys[bpf.FileKeyFd]; k != seeded.Key {
+				t.Errorf("kernel key %#x of the seeded fd, table's %#x", k, seeded.Key)
+			}
+			if ev == nil || ev.FD == nil || ev.FD.Name != path {
+				t.Errorf("dup of the seeded fd: %+v, want it named %s", ev, path)
+			}
 		case raw.Syscall == bpf.SysOpenat && raw.Path == path && raw.Ret == int64(fd):
 			openKey = raw.FileKeys[bpf.FileKeyRet]
 			if want := bpf.FileKey(raw.Dev, raw.Ino); openKey != want || openKey == 0 {
 				t.Errorf("open's key %#x, want %#x from its dev and ino", openKey, want)
 			}
 		case raw.Syscall == bpf.SysDup && raw.Fd == int64(fd) && raw.Ret == int64(dup):
-			if openKey == 0 {
-				t.Fatal("the dup came before the open")
+			if openKey == 0 || !sawPre {
+				t.Fatalf("the dup came before the open (%#x) or the seeded fd's dup (%v)", openKey, sawPre)
 			}
 			if k := raw.FileKeys[bpf.FileKeyFd]; k == openKey || k == 0 || raw.FileKeys[bpf.FileKeyRet] != k {
 				t.Errorf("dup keys %#x, open's %#x: want the eventfd's, the same for both fds", raw.FileKeys, openKey)
