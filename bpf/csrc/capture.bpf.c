@@ -454,17 +454,24 @@ static __always_inline void put_file_id(struct record *r, struct file *f)
 	r->dev = ino->i_sb->s_dev;
 }
 
-// file_key identifies the file at fd in the current task by its inode
-// (number and device folded into one; 0 when fd is not open). Unlike the
-// struct file pointer, it does not repeat when a closed file's memory is
-// reused, and the same file opened again keeps it (and so its name).
+// inode_key folds an inode number and device into a file key (bpf.FileKey
+// in Go does the same).
+static __always_inline __u64 inode_key(__u64 ino, __u32 dev)
+{
+	return ino ^ ((__u64)dev << 40);
+}
+
+// file_key identifies the file at fd in the current task by its inode (0
+// when fd is not open). Unlike the struct file pointer, it does not repeat
+// when a closed file's memory is reused, and the same file opened again
+// keeps it (and so its name).
 static __always_inline __u64 file_key(__s64 fd)
 {
 	struct file *f = fd_file(fd);
 	if (!f)
 		return 0;
 	struct inode *ino = f->f_inode;
-	return ino->i_ino ^ ((__u64)ino->i_sb->s_dev << 40);
+	return inode_key(ino->i_ino, ino->i_sb->s_dev);
 }
 
 // put_fkeys fills r->fkeys for the fds the record names and, when the
@@ -486,7 +493,7 @@ static __always_inline void put_fkeys(struct record *r, __u16 sys, long ret)
 	case SYS_CREAT:
 		// put_file_id read the new fd's inode already: no second lookup.
 		if (r->ino)
-			r->fkeys[FKEY_RET] = r->ino ^ ((__u64)r->dev << 40);
+			r->fkeys[FKEY_RET] = inode_key(r->ino, r->dev);
 		break;
 	case SYS_SOCKET:
 	case SYS_ACCEPT:
