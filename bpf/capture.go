@@ -79,8 +79,8 @@ type Stats struct {
 	// Truncated counts strings (paths, argv, names) cut to fit their buffer:
 	// the event was still sent, with Event.Truncated set.
 	Truncated uint64
-	// Filtered counts opens that Config.OpenFilter kept in the kernel, and
-	// the closes of their fds: not sent, and not in Seen.
+	// Filtered counts opens that Config.OpenFilter kept in the kernel: not
+	// sent, and not in Seen.
 	Filtered uint64
 	// Decoded counts records read and decoded in user space, by kind and,
 	// for KindSyscall, by syscall name; DecodeErrors counts records that

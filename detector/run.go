@@ -483,7 +483,7 @@ func registerCaptureMetrics(m *output.Metrics, c *bpf.Capture) {
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "nightjar_kernel_events_dropped_total",
 			Help: "Events lost because the ring buffer was full."}, stat(func(s bpf.Stats) uint64 { return s.DroppedRingFull })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "nightjar_kernel_events_filtered_total",
-			Help: "Opens no enabled rule can match, and their closes, kept in the kernel (kernel_open_filter)."},
+			Help: "Opens no enabled rule can match, kept in the kernel (kernel_open_filter)."},
 			stat(func(s bpf.Stats) uint64 { return s.Filtered })),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "nightjar_kernel_strings_truncated_total",
 			Help: "Strings (paths, argv) cut to fit their buffer."}, stat(func(s bpf.Stats) uint64 { return s.Truncated })),

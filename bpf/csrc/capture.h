@@ -83,7 +83,7 @@ enum counter {
 	CNT_SEEN,
 	CNT_DROP_RINGFULL,
 	CNT_TRUNCATED,
-	CNT_FILTERED, // opens no loaded rule can match, and their closes
+	CNT_FILTERED, // opens no loaded rule can match
 	CNT_MAX,
 };
 
