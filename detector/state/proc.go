@@ -221,6 +221,8 @@ func (t *Table) readFDs(p *Process, dir string, net map[string]map[uint64]sockIn
 			continue
 		}
 		flags := fdFlags(dir + "/fdinfo/" + e.Name())
+		var st unix.Stat_t // of the file the fd names (/proc's fd links follow to it)
+		statErr := unix.Stat(dir+"/fd/"+e.Name(), &st)
 		var f *FD
 		switch {
 		case strings.HasPrefix(link, "socket:["):
@@ -242,11 +244,7 @@ func (t *Table) readFDs(p *Process, dir string, net map[string]map[uint64]sockIn
 			f = &FD{Num: num, Type: FDMemfd, Name: link}
 			f.setPathParts()
 		case strings.HasPrefix(link, "/"):
-			isDir := false
-			var st unix.Stat_t
-			if unix.Stat(dir+"/fd/"+e.Name(), &st) == nil {
-				isDir = st.Mode&unix.S_IFMT == unix.S_IFDIR
-			}
+			isDir := statErr == nil && st.Mode&unix.S_IFMT == unix.S_IFDIR
 			f = NewFileFD(num, link, flags, isDir)
 			f.Dev, f.Ino = uint32(st.Dev), st.Ino
 		default:
@@ -255,8 +253,7 @@ func (t *Table) readFDs(p *Process, dir string, net map[string]map[uint64]sockIn
 		f.Flags = flags
 		// The same key the kernel gives the file (bpf.FileKey), with the
 		// device in the kernel's encoding, so that events check the entry.
-		var st unix.Stat_t
-		if unix.Stat(dir+"/fd/"+e.Name(), &st) == nil {
+		if statErr == nil {
 			f.Key = bpf.FileKey(unix.Major(st.Dev)<<20|unix.Minor(st.Dev), st.Ino)
 		}
 		p.FDs[num] = f
