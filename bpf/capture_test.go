@@ -690,6 +690,7 @@ func testNetwork(t *testing.T, r *recorder) {
 		check(t, "connect Remote", ev.Remote, SockAddr{Family: AFInet, IP: loAddr, Port: port})
 		check(t, "connect Local", ev.Local, SockAddr{Family: AFInet, IP: loAddr, Port: cport})
 		check(t, "connect Protocol", ev.Protocol, uint32(unix.IPPROTO_TCP))
+		check(t, "connect FileKeys[Fd]", ev.FileKeys[FileKeyFd], fdKey(t, cs))
 
 		var nfd int64
 		var sys Syscall
@@ -709,6 +710,8 @@ func testNetwork(t *testing.T, r *recorder) {
 		defer unix.Close(int(nfd))
 		ev = r.wait(t, since, sys.String(), sysEvent(sys, func(ev *Event) bool { return ev.Ret == nfd }))
 		check(t, "accept Fd", ev.Fd, int64(ls))
+		check(t, "accept FileKeys[Ret]", ev.FileKeys[FileKeyRet], fdKey(t, int(nfd)))
+		check(t, "accept FileKeys[Fd]", ev.FileKeys[FileKeyFd], fdKey(t, ls))
 		check(t, "accept Local", ev.Local, SockAddr{Family: AFInet, IP: loAddr, Port: port})
 		check(t, "accept Remote", ev.Remote, SockAddr{Family: AFInet, IP: loAddr, Port: cport})
 		if sys == SysAccept4 {
@@ -726,6 +729,7 @@ func testNetwork(t *testing.T, r *recorder) {
 	check(t, "dup2 Fd", ev.Fd, int64(ls))
 	check(t, "dup2 Fd2", ev.Fd2, int64(target))
 	check(t, "dup2 Ret", ev.Ret, int64(target))
+	check(t, "dup2 FileKeys", [2]uint64{ev.FileKeys[FileKeyFd], ev.FileKeys[FileKeyRet]}, [2]uint64{fdKey(t, ls), fdKey(t, ls)})
 	if err := unix.Dup3(ls, target+1, unix.O_CLOEXEC); err != nil {
 		t.Fatal(err)
 	}
@@ -1280,4 +1284,14 @@ func TestCloseUnblocksRead(t *testing.T) {
 	if err := c.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
+}
+
+// fdKey is the file key (FileKey) of the file at fd, from fstat.
+func fdKey(t *testing.T, fd int) uint64 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		t.Fatalf("fstat %d: %v", fd, err)
+	}
+	return FileKey(unix.Major(st.Dev)<<20|unix.Minor(st.Dev), st.Ino)
 }

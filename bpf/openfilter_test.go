@@ -118,6 +118,7 @@ func TestOpenFilter(t *testing.T) {
 	dup := r.wait(t, since, "dup", sysEvent(SysDup, func(ev *Event) bool { return ev.Fd == int64(fd) }))
 	check(t, "dup FdPath", dup.FdPath, p("skip.txt"))
 	check(t, "dup Ret", dup.Ret, int64(nfd))
+	check(t, "dup FileKeys", [2]uint64{dup.FileKeys[FileKeyFd], dup.FileKeys[FileKeyRet]}, [2]uint64{fdKey(t, fd), fdKey(t, fd)})
 	unix.Close(fd)
 	unix.Close(nfd)
 	var pipe [2]int

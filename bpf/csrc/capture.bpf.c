@@ -465,21 +465,27 @@ static __always_inline __u64 inode_key(__u64 ino, __u32 dev)
 // when fd is not open). Unlike the struct file pointer, it does not repeat
 // when a closed file's memory is reused, and the same file opened again
 // keeps it (and so its name).
-static __always_inline __u64 file_key(__s64 fd)
+static __always_inline __u64 file_key_of(struct file *f)
 {
-	struct file *f = fd_file(fd);
-	if (!f)
-		return 0;
 	struct inode *ino = f->f_inode;
 	return inode_key(ino->i_ino, ino->i_sb->s_dev);
 }
 
+static __always_inline __u64 file_key(__s64 fd)
+{
+	struct file *f = fd_file(fd);
+	return f ? file_key_of(f) : 0;
+}
+
 // put_fkeys fills r->fkeys for the fds the record names and, when the
-// syscall made one, for the new fd ret (see struct record).
+// syscall made one, for the new fd ret (see struct record). A key already
+// set was filled by a helper that had the fd's file in hand (put_sock_tuple,
+// put_fd_path): no second lookup.
 static __always_inline void put_fkeys(struct record *r, __u16 sys, long ret)
 {
 	if (sys != SYS_CLOSE) { // a closed fd has no file left to name
-		r->fkeys[FKEY_FD] = file_key(r->fd);
+		if (!r->fkeys[FKEY_FD])
+			r->fkeys[FKEY_FD] = file_key(r->fd);
 		r->fkeys[FKEY_FD2] = file_key(r->fd2);
 	}
 	r->fkeys[FKEY_DIRFD] = file_key(r->dirfd);
@@ -495,16 +501,21 @@ static __always_inline void put_fkeys(struct record *r, __u16 sys, long ret)
 		if (r->ino)
 			r->fkeys[FKEY_RET] = inode_key(r->ino, r->dev);
 		break;
-	case SYS_SOCKET:
-	case SYS_ACCEPT:
-	case SYS_ACCEPT4:
-	case SYS_MEMFD_CREATE:
-	case SYS_USERFAULTFD:
-	case SYS_BPF:
 	case SYS_DUP:
 	case SYS_DUP2:
 	case SYS_DUP3:
 	case SYS_FCNTL: // only its dup commands get this far
+		r->fkeys[FKEY_RET] = r->fkeys[FKEY_FD]; // the same open file
+		break;
+	case SYS_ACCEPT:
+	case SYS_ACCEPT4:
+		if (r->fkeys[FKEY_RET]) // put_sock_tuple's
+			break;
+		// fall through
+	case SYS_SOCKET:
+	case SYS_MEMFD_CREATE:
+	case SYS_USERFAULTFD:
+	case SYS_BPF:
 		r->fkeys[FKEY_RET] = file_key(ret);
 	}
 }
@@ -516,18 +527,20 @@ static __always_inline void put_fkeys(struct record *r, __u16 sys, long ret)
 #define O_DIRECTORY 00200000
 #define O_PATH 010000000
 
-// put_fd_path sends the path of fd rebuilt from its dentries when it is a
+// put_fd_path sends the path of r->fd rebuilt from its dentries when it is a
 // file or directory and the open filter is on: its open may have been
 // dropped, and this is the first event that tells user space about the fd
 // (dup*, fcntl F_DUPFD, fchmod, setns). User space uses it only for an fd
-// its table does not hold. It reports whether it sent one.
-static __always_inline int put_fd_path(struct record *r, __s64 fd)
+// its table does not hold. It reports whether it sent one, and fills the
+// fd's file key while it has the file.
+static __always_inline int put_fd_path(struct record *r)
 {
 	if (!open_filter)
 		return 0;
-	struct file *f = fd_file(fd);
+	struct file *f = fd_file(r->fd);
 	if (!f)
 		return 0;
+	r->fkeys[FKEY_FD] = file_key_of(f);
 	umode_t m = f->f_inode->i_mode & S_IFMT;
 	if (m != S_IFREG && m != S_IFDIR)
 		return 0;
@@ -723,11 +736,14 @@ static __always_inline void sock_addr(struct record *r, struct sock *sk, struct 
 }
 
 // The socket tuple of fd, when fd is a socket.
-static __always_inline void put_sock_tuple(struct record *r, __s64 fd)
+// put_sock_tuple fills the socket fields from fd's socket, and the fd's
+// file key into r->fkeys[slot] (the slot of fd in the record).
+static __always_inline void put_sock_tuple(struct record *r, __s64 fd, int slot)
 {
 	struct file *f = fd_file(fd);
 	if (!f)
 		return;
+	r->fkeys[slot] = file_key_of(f);
 	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
 	if ((mode & S_IFMT) != S_IFSOCK)
 		return;
@@ -917,8 +933,9 @@ static __always_inline int on_exit(struct sys_exit_ctx *ctx, __u32 sys)
 			if (sys == SYS_PIPE2)
 				r->flags = a1;
 		}
+		int withpath = fdpath && put_fd_path(r);
 		put_fkeys(r, sys, ret);
-		if (fdpath && put_fd_path(r, r->fd)) {
+		if (withpath) {
 			send(r);
 		} else {
 			r->kind = KIND_SHORT;
@@ -1008,7 +1025,7 @@ static __always_inline int on_exit(struct sys_exit_ctx *ctx, __u32 sys)
 	case SYS_CONNECT:
 		r->fd = (int)a0;
 		put_user_sockaddr(r, (void *)a1, a2);
-		put_sock_tuple(r, r->fd);
+		put_sock_tuple(r, r->fd, FKEY_FD);
 		break;
 	case SYS_ACCEPT:
 	case SYS_ACCEPT4:
@@ -1016,17 +1033,17 @@ static __always_inline int on_exit(struct sys_exit_ctx *ctx, __u32 sys)
 		if (sys == SYS_ACCEPT4)
 			r->flags = a3;
 		if (ret >= 0)
-			put_sock_tuple(r, ret);
+			put_sock_tuple(r, ret, FKEY_RET);
 		break;
 	case SYS_BIND:
 		r->fd = (int)a0;
 		put_user_sockaddr(r, (void *)a1, a2);
-		put_sock_tuple(r, r->fd);
+		put_sock_tuple(r, r->fd, FKEY_FD);
 		break;
 	case SYS_LISTEN:
 		r->fd = (int)a0;
 		r->arg = a1;
-		put_sock_tuple(r, r->fd);
+		put_sock_tuple(r, r->fd, FKEY_FD);
 		break;
 	case SYS_SOCKET:
 		r->domain = a0;
@@ -1044,7 +1061,7 @@ static __always_inline int on_exit(struct sys_exit_ctx *ctx, __u32 sys)
 			bpf_probe_read_user(&alen, sizeof(alen), (void *)a5);
 			put_user_sockaddr(r, (void *)a4, alen);
 		}
-		put_sock_tuple(r, r->fd);
+		put_sock_tuple(r, r->fd, FKEY_FD);
 		break;
 	case SYS_PTRACE:
 		r->request = (long)a0;
@@ -1134,7 +1151,7 @@ static __always_inline int on_exit(struct sys_exit_ctx *ctx, __u32 sys)
 	case SYS_FCHMOD:
 		r->fd = (int)a0;
 		r->mode = a1;
-		put_fd_path(r, r->fd);
+		put_fd_path(r);
 		break;
 	case SYS_MOUNT:
 		put_user_str(r, SLOT_PATH, (void *)a0, STR_MAX);
@@ -1152,7 +1169,7 @@ static __always_inline int on_exit(struct sys_exit_ctx *ctx, __u32 sys)
 	case SYS_SETNS:
 		r->fd = (int)a0;
 		r->flags = a1;
-		put_fd_path(r, r->fd);
+		put_fd_path(r);
 		break;
 	case SYS_UNSHARE:
 	case SYS_USERFAULTFD:
@@ -1198,7 +1215,7 @@ static __always_inline int on_exit(struct sys_exit_ctx *ctx, __u32 sys)
 		struct user_msghdr mh = {};
 		if (!bpf_probe_read_user(&mh, sizeof(mh), (void *)a1) && mh.msg_name && mh.msg_namelen > 0)
 			put_user_sockaddr(r, mh.msg_name, mh.msg_namelen);
-		put_sock_tuple(r, r->fd);
+		put_sock_tuple(r, r->fd, FKEY_FD);
 		break;
 	}
 	case SYS_CHROOT:
