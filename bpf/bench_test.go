@@ -202,6 +202,71 @@ func BenchmarkOpenClose(b *testing.B) {
 	d.stop(b)
 }
 
+// toggleExecs is the exec loop's length per window of BenchmarkExecToggle:
+// about a third of a second here, short enough that the machine's drift
+// (other tenants, host frequency) barely moves between two windows.
+const toggleExecs = 100
+
+// BenchmarkExecToggle measures the capture's cost to an exec-heavy loop
+// more precisely than BenchmarkExec: the programs are loaded once and
+// detached ("off") and re-attached ("on") between short windows, in ABBA
+// order, b.N rounds (use -benchtime 30x). Loading a capture per window
+// would disturb the machine (the verifier, the kernel freeing it all)
+// more than the capture itself costs. It reports the median and the
+// total of the rounds' on/off ratios of the children's CPU time. The
+// configuration is the detector's with the open filter (close untraced),
+// with every supported syscall attached: a superset of what rules ask.
+func BenchmarkExecToggle(b *testing.B) {
+	d := startDrainedConfig(b, Config{Syscalls: withoutClose(benchSyscalls), OpenFilter: benchOpenFilter,
+		StateWithoutClose: true}, false)
+	attached := true
+	set := func(on bool) {
+		switch {
+		case on && !attached:
+			if err := d.c.attach(); err != nil {
+				b.Fatal(err)
+			}
+		case !on && attached:
+			if err := d.c.Detach(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		attached = on
+		time.Sleep(200 * time.Millisecond) // let the detach/attach work settle
+	}
+	window := func(on bool) time.Duration {
+		set(on)
+		c0 := rusage(unix.RUSAGE_CHILDREN)
+		if err := workload.Exec(toggleExecs, 2, "/bin/true"); err != nil {
+			b.Fatal(err)
+		}
+		return rusage(unix.RUSAGE_CHILDREN) - c0
+	}
+	var ratios []float64
+	var offSum, onSum time.Duration
+	for i := range b.N {
+		var off, on time.Duration
+		if i%2 == 0 {
+			off = window(false)
+			on = window(true)
+		} else {
+			on = window(true)
+			off = window(false)
+		}
+		offSum += off
+		onSum += on
+		ratios = append(ratios, float64(on)/float64(off))
+	}
+	b.StopTimer()
+	if st := d.stop(b); st.DroppedRingFull > 0 {
+		b.Errorf("%d records dropped", st.DroppedRingFull)
+	}
+	slices.Sort(ratios)
+	b.ReportMetric(ratios[len(ratios)/2], "median-on/off")
+	b.ReportMetric(float64(onSum)/float64(offSum), "total-on/off")
+	b.ReportMetric(float64(offSum)/float64(b.N*toggleExecs), "off-child-cpu-ns/exec")
+}
+
 // BenchmarkExecRate execs as fast as this machine can (4 spawners) with the
 // capture attached and reports the rate and the drops (the target is 0).
 func BenchmarkExecRate(b *testing.B) {

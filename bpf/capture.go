@@ -114,6 +114,9 @@ type Capture struct {
 	bootToEpoch int64
 	attached    []string
 	unavailable []string
+	// attaches and enterPrograms say what attach attaches.
+	attaches      []attach
+	enterPrograms bool
 
 	// Records sent without a wakeup are found by waking up on a deadline
 	// every flush interval (an eventfd flush was seen to leave a reader
@@ -252,10 +255,6 @@ func Load(cfg Config) (*Capture, error) {
 	}
 
 	c := &Capture{}
-	type attach struct {
-		sys Syscall
-		tp  string
-	}
 	var attaches []attach
 	keep := map[string]bool{"sched_exec": true, "sched_fork": true, "sched_exit": true}
 	for s := Syscall(1); s < sysCount; s++ {
@@ -305,42 +304,8 @@ func Load(cfg Config) (*Capture, error) {
 		}
 	}
 
-	add := func(l link.Link, err error, what string) error {
-		if err != nil {
-			return fmt.Errorf("bpf: attach %s: %w", what, err)
-		}
-		c.links = append(c.links, l)
-		return nil
-	}
-	// Exit programs before enter programs: an exit without its enter is
-	// ignored, while the reverse would leave stale entries.
-	for _, a := range attaches {
-		l, err := link.Tracepoint("syscalls", "sys_exit_"+a.tp, coll.Programs["exit_"+a.tp], nil)
-		if err = add(l, err, "sys_exit_"+a.tp); err != nil {
-			c.Close()
-			return nil, err
-		}
-	}
-	for _, a := range attaches {
-		if !cfg.EnterPrograms && a.sys != SysExecveat {
-			continue
-		}
-		l, err := link.Tracepoint("syscalls", "sys_enter_"+a.tp, coll.Programs["enter_"+a.tp], nil)
-		if err = add(l, err, "sys_enter_"+a.tp); err != nil {
-			c.Close()
-			return nil, err
-		}
-	}
-	l, err := link.Tracepoint("sched", "sched_process_exec", coll.Programs["sched_exec"], nil)
-	if err = add(l, err, "sched_process_exec"); err == nil {
-		l, err = link.AttachTracing(link.TracingOptions{Program: coll.Programs["sched_fork"]})
-		err = add(l, err, "sched_process_fork")
-	}
-	if err == nil {
-		l, err = link.Tracepoint("sched", "sched_process_exit", coll.Programs["sched_exit"], nil)
-		err = add(l, err, "sched_process_exit")
-	}
-	if err != nil {
+	c.attaches, c.enterPrograms = attaches, cfg.EnterPrograms
+	if err := c.attach(); err != nil {
 		c.Close()
 		return nil, err
 	}
@@ -485,6 +450,55 @@ func (c *Capture) ProgramRuntime() (time.Duration, uint64, error) {
 		runs += st.RunCount
 	}
 	return total, runs, nil
+}
+
+// attach is one syscall's tracepoints: sys_enter_<tp> and sys_exit_<tp>.
+type attach struct {
+	sys Syscall
+	tp  string
+}
+
+// attach attaches the loaded programs: Load calls it once; the benchmarks
+// call it again after Detach, to time a loop with and without the same
+// programs seconds apart.
+func (c *Capture) attach() error {
+	c.linksMu.Lock()
+	defer c.linksMu.Unlock()
+	add := func(l link.Link, err error, what string) error {
+		if err != nil {
+			return fmt.Errorf("bpf: attach %s: %w", what, err)
+		}
+		c.links = append(c.links, l)
+		return nil
+	}
+	progs := c.coll.Programs
+	// Exit programs before enter programs: an exit without its enter is
+	// ignored, while the reverse would leave stale entries.
+	for _, a := range c.attaches {
+		l, err := link.Tracepoint("syscalls", "sys_exit_"+a.tp, progs["exit_"+a.tp], nil)
+		if err = add(l, err, "sys_exit_"+a.tp); err != nil {
+			return err
+		}
+	}
+	for _, a := range c.attaches {
+		if !c.enterPrograms && a.sys != SysExecveat {
+			continue
+		}
+		l, err := link.Tracepoint("syscalls", "sys_enter_"+a.tp, progs["enter_"+a.tp], nil)
+		if err = add(l, err, "sys_enter_"+a.tp); err != nil {
+			return err
+		}
+	}
+	l, err := link.Tracepoint("sched", "sched_process_exec", progs["sched_exec"], nil)
+	if err = add(l, err, "sched_process_exec"); err != nil {
+		return err
+	}
+	l, err = link.AttachTracing(link.TracingOptions{Program: progs["sched_fork"]})
+	if err = add(l, err, "sched_process_fork"); err != nil {
+		return err
+	}
+	l, err = link.Tracepoint("sched", "sched_process_exit", progs["sched_exit"], nil)
+	return add(l, err, "sched_process_exit")
 }
 
 // Detach detaches every program, so that no new records arrive, while
