@@ -212,9 +212,11 @@ const (
 	kBPFExec  = "bpf BenchmarkExec/"
 	kBPFOpen  = "bpf BenchmarkOpenClose/"
 	kBPFRate  = "bpf BenchmarkExecRate"
+	kBPFTog   = "bpf BenchmarkExecToggle"
 	kDetExec  = "detector-e2e BenchmarkDetectorExec/"
 	kDetOpen  = "detector-e2e BenchmarkDetectorOpenClose/"
 	kDetCPU   = "detector-e2e BenchmarkDetectorCPU"
+	kDetStop  = "detector-e2e BenchmarkDetectorExecStopped"
 	kDetRate  = "detector-e2e BenchmarkDetectorRate/"
 	kRules    = "rules BenchmarkEngine"
 	kLatency  = "cmd/nightjar BenchmarkSyscallTo"
@@ -279,6 +281,13 @@ func (res results) rows() []row {
 	}
 	variant("bpf (capture only)", kBPFOpen, "on-filtered", "open/close loop, OpenFilter of sensitive paths (CPU)")
 	variant("bpf (capture only)", kBPFOpen, "on-paired", "open/close loop, EnterPrograms (paired, CPU)")
+	// The same programs detached and re-attached between short windows:
+	// the precise figure for the kernel side (BenchmarkExecToggle).
+	if med := res.get(kBPFTog, "median-on/off"); !math.IsNaN(med) {
+		add(row{"bpf (capture only)", "exec loop, programs detached/attached between 100-exec windows (ABBA, median of the rounds' child-CPU ratios)",
+			fmt.Sprintf("median %s, total %s", ratioStr(med), ratioStr(res.get(kBPFTog, "total-on/off"))),
+			"off " + num(res.get(kBPFTog, "off-child-cpu-ns/exec")) + " child-CPU-ns/exec", ratioStr(med), "<= 1.05", verdict(med <= 1.05, true)})
+	}
 	rate, drops := res.get(kBPFRate, "execs/s"), res.get(kBPFRate, "drops")
 	add(row{"bpf (capture only)", "exec rate, 4 spawners", num(rate) + " execs/s", "", "", "0 drops", verdict(drops == 0, !math.IsNaN(drops)) + " (" + num(drops) + " drops)"})
 
@@ -286,6 +295,11 @@ func (res results) rows() []row {
 	// project rules.
 	overhead("detector (capture+rules)", "exec loop", kDetExec, "child-cpu-ns/op", "<= 1.05", 1.05)
 	overhead("detector (capture+rules)", "open/close loop", kDetOpen, "cpu-ns/op", "<= 1.15", 1.15)
+	if med := res.get(kDetStop, "median-running/stopped"); !math.IsNaN(med) {
+		add(row{"detector (capture+rules)", "exec loop, detector running vs SIGSTOPped between 100-exec windows (its user space's share; ABBA, median of 30)",
+			fmt.Sprintf("median %s, total %s", ratioStr(med), ratioStr(res.get(kDetStop, "total-running/stopped"))),
+			"stopped, programs attached", ratioStr(med), "", ""})
+	}
 	variant("detector (capture+rules)", kDetOpen, "on-unfiltered", "open/close loop, kernel_open_filter=false (CPU)")
 	core := res.get(kDetCPU, "core-%-at-10k-ev/s")
 	add(row{"detector (capture+rules)", "detector CPU per 10,000 events/s", num(core) + " % of a core" + res.spread(kDetCPU, "core-%-at-10k-ev/s", num),
