@@ -45,6 +45,11 @@ type Options struct {
 	Record         string   // --record
 	Duration       time.Duration
 	Version        string
+	// ScaleProcs runs the Go runtime on one P while the event loop keeps
+	// up, and on every CPU while the ring backs up (see procScaler). The
+	// command sets it unless GOMAXPROCS is set; tests that run the
+	// detector in their own process leave it off.
+	ScaleProcs bool
 
 	Stdout, Stderr io.Writer // default os.Stdout, os.Stderr
 }
@@ -376,8 +381,16 @@ func runEngine(ctx context.Context, o Options, cfg *Config, src *field.Source, r
 		// Tests and operators wait for this line: everything is set up.
 		slog.Info("capturing", "syscalls", strings.Join(capture.Attached(), ","), "ring_bytes", cfg.RingSize())
 	}
+	var procs *procScaler
+	if capture != nil && o.ScaleProcs {
+		procs = newProcScaler(cfg.RingSize())
+	}
+	if procs != nil {
+		defer procs.stop()
+	}
 	sys := rs.Source("syscall")
 	var raw bpf.Event
+	var sinceObserve int
 	var loopErr error
 	// One emit function for the whole run (a closure per event would
 	// allocate on every event); cur is the event being matched.
@@ -399,6 +412,9 @@ func runEngine(ctx context.Context, o Options, cfg *Config, src *field.Source, r
 		err := events.Read(&raw)
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) && !draining {
+				if procs != nil {
+					procs.observe(capture.Pending(), time.Now())
+				}
 				capture.SetDeadline(time.Now().Add(pollInterval))
 				continue
 			}
@@ -413,6 +429,10 @@ func runEngine(ctx context.Context, o Options, cfg *Config, src *field.Source, r
 				loopErr = fmt.Errorf("--record: %w", err)
 				break
 			}
+		}
+		if sinceObserve++; procs != nil && sinceObserve >= 4096 {
+			procs.observe(capture.Pending(), time.Now())
+			sinceObserve = 0
 		}
 		ev := proc.Handle(&raw)
 		if ev == nil || sys == nil {

@@ -81,7 +81,12 @@ type list []string
 func (l *list) String() string     { return strings.Join(*l, ",") }
 func (l *list) Set(v string) error { *l = append(*l, v); return nil }
 
+// scaleProcs is detector.Options.ScaleProcs: on for the command unless the
+// operator set GOMAXPROCS, off when tests call run in their own process.
+var scaleProcs bool
+
 func main() {
+	scaleProcs = os.Getenv("GOMAXPROCS") == ""
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -159,7 +164,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		o.ConfigPath = detector.DefaultConfigPath
 	}
 	o.Overrides, o.RulesPaths, o.Tags, o.SkipTags, o.Validate = overrides, rulesPaths, tags, skipTags, validate
-	o.Version, o.Stdout, o.Stderr = version, stdout, stderr
+	o.Version, o.Stdout, o.Stderr, o.ScaleProcs = version, stdout, stderr, scaleProcs
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
