@@ -7,7 +7,7 @@
 # Needs root (eBPF capture, the detector) and Go. Knobs (environment):
 #   BENCH_BACKLOG=N   alerts in the sidekick backlog-memory run (default
 #                     1000000, ~10 min here; 0 skips it)
-#   BENCH_ROUNDS=N    off/on rounds of the detector overhead loops (default 7)
+#   BENCH_ROUNDS=N    off/on rounds of the detector overhead loops (default 11)
 #   BENCH_COUNT=N     -count for the CPU-bound micro-benchmarks (default 3)
 #   FALCO_RULES=FILE  Falco's stable rules (default: shared/compat/falco,
 #                     looked for beside or above the checkout)
@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
 BACKLOG=${BENCH_BACKLOG:-1000000}
-ROUNDS=${BENCH_ROUNDS:-7}
+ROUNDS=${BENCH_ROUNDS:-11}
 COUNT=${BENCH_COUNT:-3}
 
 if [ "$(id -u)" != 0 ]; then

@@ -46,7 +46,12 @@ func runDetector(args []string) error {
 	execs := fs.Int("execs", 300, "execs of /bin/true per loop")
 	opens := fs.Int("opens", 100000, "open+close of /etc/hostname per loop")
 	warm := fs.Duration("warm", warmup, "wait after the detector starts capturing before its loops are timed")
-	abba := fs.Bool("abba", true, "odd rounds time the detector's loops before the loops without it")
+	// ABBA order looked right but measured worse here: in an 11-round
+	// run the open/close pairs no longer tracked each other (on/off
+	// 0.84-1.62; off loops timed after the detector's half read 5.2-5.5
+	// µs against 3.6-3.8), while off-first rounds the same hour kept
+	// their pairs at 1.06-1.23 whatever the machine's level.
+	abba := fs.Bool("abba", false, "odd rounds time the detector's loops before the loops without it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
