@@ -202,25 +202,29 @@ func BenchmarkOpenClose(b *testing.B) {
 	d.stop(b)
 }
 
-// toggleExecs is the exec loop's length per window of BenchmarkExecToggle:
-// about a third of a second here, short enough that the machine's drift
-// (other tenants, host frequency) barely moves between two windows.
-const toggleExecs = 100
+// toggleExecs and toggleOpens are the loops' lengths per window of the
+// toggle benchmarks: about a third of a second of exec'ing and a tenth of
+// opening here, short enough that the machine's drift (other tenants, host
+// frequency) barely moves between two windows.
+const (
+	toggleExecs = 100
+	toggleOpens = 25000
+)
 
-// BenchmarkExecToggle measures the capture's cost to an exec-heavy loop
-// more precisely than BenchmarkExec: the programs are loaded once and
-// detached ("off") and re-attached ("on") between short windows, in ABBA
-// order, b.N rounds (use -benchtime 30x). Loading a capture per window
-// would disturb the machine (the verifier, the kernel freeing it all)
-// more than the capture itself costs. It reports the median and the
-// total of the rounds' on/off ratios of the children's CPU time. The
-// configuration is the detector's with the open filter (close untraced),
-// with every supported syscall attached: a superset of what rules ask.
-func BenchmarkExecToggle(b *testing.B) {
+// toggle measures the capture's cost to a loop more precisely than the
+// off/on sub-benchmarks: the programs are loaded once and detached ("off")
+// and re-attached ("on") between short windows, in ABBA order, b.N rounds
+// (use -benchtime 30x). Loading a capture per window would disturb the
+// machine (the verifier, the kernel freeing it all) more than the capture
+// itself costs. It reports the median and the total of the rounds' on/off
+// CPU ratios, and the off side's CPU per iteration. The configuration is
+// the detector's with the open filter (close untraced), with every
+// supported syscall attached: a superset of what rules ask.
+func toggle(b *testing.B, n int, unit string, window func() time.Duration) {
 	d := startDrainedConfig(b, Config{Syscalls: withoutClose(benchSyscalls), OpenFilter: benchOpenFilter,
 		StateWithoutClose: true}, false)
 	attached := true
-	set := func(on bool) {
+	run := func(on bool) time.Duration {
 		switch {
 		case on && !attached:
 			if err := d.c.attach(); err != nil {
@@ -233,25 +237,18 @@ func BenchmarkExecToggle(b *testing.B) {
 		}
 		attached = on
 		time.Sleep(200 * time.Millisecond) // let the detach/attach work settle
-	}
-	window := func(on bool) time.Duration {
-		set(on)
-		c0 := rusage(unix.RUSAGE_CHILDREN)
-		if err := workload.Exec(toggleExecs, 2, "/bin/true"); err != nil {
-			b.Fatal(err)
-		}
-		return rusage(unix.RUSAGE_CHILDREN) - c0
+		return window()
 	}
 	var ratios []float64
 	var offSum, onSum time.Duration
 	for i := range b.N {
 		var off, on time.Duration
 		if i%2 == 0 {
-			off = window(false)
-			on = window(true)
+			off = run(false)
+			on = run(true)
 		} else {
-			on = window(true)
-			off = window(false)
+			on = run(true)
+			off = run(false)
 		}
 		offSum += off
 		onSum += on
@@ -264,7 +261,32 @@ func BenchmarkExecToggle(b *testing.B) {
 	slices.Sort(ratios)
 	b.ReportMetric(ratios[len(ratios)/2], "median-on/off")
 	b.ReportMetric(float64(onSum)/float64(offSum), "total-on/off")
-	b.ReportMetric(float64(offSum)/float64(b.N*toggleExecs), "off-child-cpu-ns/exec")
+	b.ReportMetric(float64(offSum)/float64(b.N*n), unit)
+}
+
+// BenchmarkExecToggle is toggle for the exec loop (the children's CPU).
+func BenchmarkExecToggle(b *testing.B) {
+	toggle(b, toggleExecs, "off-child-cpu-ns/exec", func() time.Duration {
+		c0 := rusage(unix.RUSAGE_CHILDREN)
+		if err := workload.Exec(toggleExecs, 2, "/bin/true"); err != nil {
+			b.Fatal(err)
+		}
+		return rusage(unix.RUSAGE_CHILDREN) - c0
+	})
+}
+
+// BenchmarkOpenCloseToggle is toggle for the open/close loop (the looping
+// thread's CPU), whose /etc/hostname the open filter keeps in the kernel.
+func BenchmarkOpenCloseToggle(b *testing.B) {
+	toggle(b, toggleOpens, "off-cpu-ns/op", func() time.Duration {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		c0 := rusage(unix.RUSAGE_THREAD)
+		if err := workload.OpenClose(toggleOpens, "/etc/hostname"); err != nil {
+			b.Fatal(err)
+		}
+		return rusage(unix.RUSAGE_THREAD) - c0
+	})
 }
 
 // BenchmarkExecRate execs as fast as this machine can (4 spawners) with the

@@ -71,11 +71,11 @@ bench detector-state ./detector/sysevent ./detector/state -bench . -benchtime 1s
 bench outputs ./outputs/slack ./outputs/opsgenie ./outputs/datadog ./outputs/smtp -bench . -benchtime 2000x -count 1 -benchmem
 
 # Kernel capture: each loop off and on in the same run; exec rate with drops.
-bench bpf ./bpf -bench 'Exec$|OpenClose|Decode' -benchtime 1s -count "$COUNT" -benchmem
+bench bpf ./bpf -bench 'Exec$|OpenClose$|Decode' -benchtime 1s -count "$COUNT" -benchmem
 bench bpf-rate ./bpf -bench 'ExecRate' -benchtime 2000x -count 1
-# The exec loop's kernel-side cost measured precisely: the same programs
-# detached and re-attached between short windows, 30 ABBA rounds.
-bench bpf-toggle ./bpf -bench 'ExecToggle' -benchtime 30x -count 1
+# The loops' kernel-side cost measured precisely: the same programs
+# detached and re-attached between short windows, 30 ABBA rounds each.
+bench bpf-toggle ./bpf -bench 'Toggle' -benchtime 30x -count 1
 
 # The detector end to end: overhead of the real binary with Falco's stable
 # rules plus the project's rules, its CPU per event, the zero-drop rate.
