@@ -224,44 +224,34 @@ func toggle(b *testing.B, n int, unit string, window func() time.Duration) {
 	d := startDrainedConfig(b, Config{Syscalls: withoutClose(benchSyscalls), OpenFilter: benchOpenFilter,
 		StateWithoutClose: true}, false)
 	attached := true
-	run := func(on bool) time.Duration {
-		switch {
-		case on && !attached:
-			if err := d.c.attach(); err != nil {
-				b.Fatal(err)
+	run := func(on bool) func() (time.Duration, error) {
+		return func() (time.Duration, error) {
+			var err error
+			switch {
+			case on && !attached:
+				err = d.c.attach()
+			case !on && attached:
+				err = d.c.Detach()
 			}
-		case !on && attached:
-			if err := d.c.Detach(); err != nil {
-				b.Fatal(err)
+			if err != nil {
+				return 0, err
 			}
+			attached = on
+			time.Sleep(200 * time.Millisecond) // let the detach/attach work settle
+			return window(), nil
 		}
-		attached = on
-		time.Sleep(200 * time.Millisecond) // let the detach/attach work settle
-		return window()
 	}
-	var ratios []float64
-	var offSum, onSum time.Duration
-	for i := range b.N {
-		var off, on time.Duration
-		if i%2 == 0 {
-			off = run(false)
-			on = run(true)
-		} else {
-			on = run(true)
-			off = run(false)
-		}
-		offSum += off
-		onSum += on
-		ratios = append(ratios, float64(on)/float64(off))
-	}
+	c, err := workload.ABBA(b.N, run(false), run(true))
 	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
 	if st := d.stop(b); st.DroppedRingFull > 0 {
 		b.Errorf("%d records dropped", st.DroppedRingFull)
 	}
-	slices.Sort(ratios)
-	b.ReportMetric(ratios[len(ratios)/2], "median-on/off")
-	b.ReportMetric(float64(onSum)/float64(offSum), "total-on/off")
-	b.ReportMetric(float64(offSum)/float64(b.N*n), unit)
+	b.ReportMetric(c.Median, "median-on/off")
+	b.ReportMetric(c.Total, "total-on/off")
+	b.ReportMetric(float64(c.SumA)/float64(b.N*n), unit)
 }
 
 // BenchmarkExecToggle is toggle for the exec loop (the children's CPU).

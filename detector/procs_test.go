@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -25,7 +26,7 @@ func TestProcScaler(t *testing.T) {
 	step(50, 9*time.Second, 4)    // 4 s calm: not yet
 	step(50, 10*time.Second, 1)   // 5 s calm: back to one
 	step(2000, 11*time.Second, 4) // and up again
-	if want := []int{4, 1, 4}; len(calls) != len(want) || calls[0] != 4 || calls[1] != 1 || calls[2] != 4 {
+	if want := []int{4, 1, 4}; !slices.Equal(calls, want) {
 		t.Fatalf("GOMAXPROCS calls %v, want %v", calls, want)
 	}
 	s.stop()

@@ -430,9 +430,11 @@ func runEngine(ctx context.Context, o Options, cfg *Config, src *field.Source, r
 				break
 			}
 		}
-		if sinceObserve++; procs != nil && sinceObserve >= 4096 {
-			procs.observe(capture.Pending(), time.Now())
-			sinceObserve = 0
+		if procs != nil {
+			if sinceObserve++; sinceObserve == 4096 {
+				procs.observe(capture.Pending(), time.Now())
+				sinceObserve = 0
+			}
 		}
 		ev := proc.Handle(&raw)
 		if ev == nil || sys == nil {

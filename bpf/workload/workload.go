@@ -6,7 +6,9 @@ package workload
 import (
 	"fmt"
 	"os/exec"
+	"slices"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -58,4 +60,48 @@ func OpenClose(n int, path string) error {
 		unix.Close(fd)
 	}
 	return nil
+}
+
+// Comparison is what ABBA measured: the median of the rounds' b/a ratios,
+// the ratio of the totals, and the totals.
+type Comparison struct {
+	Median, Total float64
+	SumA, SumB    time.Duration
+}
+
+// ABBA times a and b in rounds of adjacent windows, a first in even
+// rounds and b first in odd ones, so that a drift of the machine over a
+// round does not always land on the same side. Each call switches to its
+// side (whatever is being compared) and returns its window's measure, a
+// CPU time.
+func ABBA(rounds int, a, b func() (time.Duration, error)) (Comparison, error) {
+	var c Comparison
+	if rounds < 1 {
+		return c, fmt.Errorf("workload: ABBA needs at least one round")
+	}
+	ratios := make([]float64, 0, rounds)
+	for r := range rounds {
+		first, second := a, b
+		if r%2 == 1 {
+			first, second = b, a
+		}
+		x, err := first()
+		if err != nil {
+			return c, err
+		}
+		y, err := second()
+		if err != nil {
+			return c, err
+		}
+		if r%2 == 1 {
+			x, y = y, x
+		}
+		c.SumA += x
+		c.SumB += y
+		ratios = append(ratios, float64(y)/float64(x))
+	}
+	slices.Sort(ratios)
+	c.Median = ratios[len(ratios)/2]
+	c.Total = float64(c.SumB) / float64(c.SumA)
+	return c, nil
 }

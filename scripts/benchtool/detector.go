@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -192,36 +191,17 @@ func stoppedRounds(start func(...string) (*detectorProc, error), rounds, n int) 
 		r, err := execLoop(n)
 		return r.cpu, err
 	}
-	var ratios []float64
-	var runSum, stopSum time.Duration
-	for r := range rounds {
-		order := []bool{true, false}
-		if r%2 == 1 {
-			order = []bool{false, true}
-		}
-		var run, stop time.Duration
-		for _, stopped := range order {
-			c, err := window(stopped)
-			if err != nil {
-				p.Signal(syscall.SIGCONT)
-				return err
-			}
-			if stopped {
-				stop = c
-			} else {
-				run = c
-			}
-		}
-		runSum += run
-		stopSum += stop
-		ratios = append(ratios, float64(run)/float64(stop))
+	c, err := workload.ABBA(rounds,
+		func() (time.Duration, error) { return window(true) },
+		func() (time.Duration, error) { return window(false) })
+	if serr := p.Signal(syscall.SIGCONT); err == nil {
+		err = serr
 	}
-	if err := p.Signal(syscall.SIGCONT); err != nil {
+	if err != nil {
 		return err
 	}
-	slices.Sort(ratios)
 	fmt.Printf("BenchmarkDetectorExecStopped\t%d\t%.4f median-running/stopped\t%.4f total-running/stopped\n",
-		rounds, ratios[len(ratios)/2], float64(runSum)/float64(stopSum))
+		rounds, c.Median, c.Total)
 	return nil
 }
 
