@@ -1293,5 +1293,5 @@ func fdKey(t *testing.T, fd int) uint64 {
 	if err := unix.Fstat(fd, &st); err != nil {
 		t.Fatalf("fstat %d: %v", fd, err)
 	}
-	return FileKey(unix.Major(st.Dev)<<20|unix.Minor(st.Dev), st.Ino)
+	return StatFileKey(&st)
 }

@@ -5,6 +5,8 @@ package bpf
 
 import (
 	"net/netip"
+
+	"golang.org/x/sys/unix"
 )
 
 // Kind says which hook produced an event.
@@ -203,4 +205,10 @@ const (
 // Event.Dev) the way the kernel does for Event.FileKeys.
 func FileKey(dev uint32, ino uint64) uint64 {
 	return ino ^ uint64(dev)<<40
+}
+
+// StatFileKey is FileKey of a stat(2) result, whose device is in the
+// userspace encoding: the kernel's is major<<20 | minor.
+func StatFileKey(st *unix.Stat_t) uint64 {
+	return FileKey(unix.Major(st.Dev)<<20|unix.Minor(st.Dev), st.Ino)
 }

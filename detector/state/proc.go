@@ -254,7 +254,7 @@ func (t *Table) readFDs(p *Process, dir string, net map[string]map[uint64]sockIn
 		// The same key the kernel gives the file (bpf.FileKey), with the
 		// device in the kernel's encoding, so that events check the entry.
 		if statErr == nil {
-			f.Key = bpf.FileKey(unix.Major(st.Dev)<<20|unix.Minor(st.Dev), st.Ino)
+			f.Key = bpf.StatFileKey(&st)
 		}
 		p.FDs[num] = f
 	}
