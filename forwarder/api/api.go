@@ -31,7 +31,6 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
-	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -47,7 +46,8 @@ import (
 type Queue interface {
 	// Enqueue returns nil only once the alert is stored for every output;
 	// errors.Is(err, queue.ErrFull) when the backlog limit is reached. It
-	// must return within a bounded time even when ctx has no deadline.
+	// must return within a bounded time even when ctx has no deadline. It
+	// assigns a.UUID when the sender sent none.
 	Enqueue(ctx context.Context, a *alert.Alert, outputNames []string) error
 	Health() queue.Health
 	DeadLetters(ctx context.Context, limit int) ([]queue.DeadLetter, error)
@@ -190,19 +190,17 @@ func (h *handler) ingest(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	if a.UUID == "" {
-		a.UUID = uuid.NewString()
-	}
+	// The queue assigns the uuid when the sender did not (Queue.Enqueue).
 	h.enrich(a)
 	outs, repeats, key := h.Dedup.Split(a, h.Router.Outputs(a))
 	for _, o := range repeats {
 		h.Metrics.Repeat(o)
 	}
-	if len(repeats) > 0 {
-		h.Log.Debug("repeat within the dedup window: not queued again", "uuid", a.UUID, "rule", a.Rule, "outputs", repeats)
-	}
 	if h.enqueue(w, r, a, outs) {
 		h.Dedup.Accepted(key, outs)
+	}
+	if len(repeats) > 0 {
+		h.Log.Debug("repeat within the dedup window: not queued again", "uuid", a.UUID, "rule", a.Rule, "outputs", repeats)
 	}
 }
 
@@ -275,7 +273,6 @@ func appendJSONString(b []byte, s string) []byte {
 // their thresholds and the routes.
 func (h *handler) test(w http.ResponseWriter, r *http.Request) {
 	a := &alert.Alert{
-		UUID:     uuid.NewString(),
 		Output:   "This is a test from nightjar-sidekick",
 		Priority: alert.PriorityDebug,
 		Rule:     "Test rule",

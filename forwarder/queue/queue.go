@@ -246,18 +246,25 @@ func (q *Queue) createStreams(ctx context.Context) error {
 }
 
 // Enqueue stores one message per output for a, and returns once JetStream has
-// acknowledged every one of them. It assigns a.UUID when it is empty. The
-// message ID (uuid/output) makes JetStream drop a duplicate publish of the
-// same alert within queue.dedupwindow, so a sender retrying after a lost
-// answer does not deliver twice. It returns within opTimeout even when ctx
-// has no deadline: an acknowledgement not received by then fails the
-// publish (jetstream.WithPublishAsyncTimeout).
+// acknowledged every one of them. It assigns a.UUID when it is empty, even
+// when outputNames is. It returns within opTimeout even when ctx has no
+// deadline: an acknowledgement not received by then fails the publish
+// (jetstream.WithPublishAsyncTimeout).
+//
+// An alert that came with its own uuid is published with the message ID
+// uuid/output, which makes JetStream drop a repeat of it within
+// queue.dedupwindow: a sender retrying after a lost answer does not deliver
+// twice. An alert whose uuid Enqueue assigned gets none: no sender can repeat
+// a uuid it never had, and every ID costs the server an entry in its
+// duplicate table for the whole window, which at 5,000 alerts/s and 20 s
+// was most of the process's live heap and so of every GC cycle's work.
 func (q *Queue) Enqueue(ctx context.Context, a *alert.Alert, outputNames []string) error {
+	fromSender := a.UUID != ""
+	if !fromSender {
+		a.UUID = uuid.NewString()
+	}
 	if len(outputNames) == 0 {
 		return nil
-	}
-	if a.UUID == "" {
-		a.UUID = uuid.NewString()
 	}
 	body, err := a.Encode()
 	if err != nil {
@@ -270,8 +277,10 @@ func (q *Queue) Enqueue(ctx context.Context, a *alert.Alert, outputNames []strin
 		if !ok {
 			subj = q.deliverSubject(out)
 		}
-		m := &nats.Msg{Subject: subj, Data: body,
-			Header: nats.Header{jetstream.MsgIDHeader: {a.UUID + "/" + out}}}
+		m := &nats.Msg{Subject: subj, Data: body}
+		if fromSender {
+			m.Header = nats.Header{jetstream.MsgIDHeader: {a.UUID + "/" + out}}
+		}
 		f, err := q.js.PublishMsgAsync(m)
 		if err != nil {
 			return fmt.Errorf("queue: publishing to %s: %w", out, err)

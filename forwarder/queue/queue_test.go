@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/nightjar-sec/nightjar/alert"
 )
@@ -121,19 +122,45 @@ func TestEnqueueConsumeAck(t *testing.T) {
 func TestEnqueueAssignsUUIDAndDedupes(t *testing.T) {
 	q := open(t, testConfig(t), "webhook")
 	defer q.Close()
-	a := testAlert(1)
+	ctx := context.Background()
+	// A sender retrying the same alert (same uuid) stores it once.
+	sent := testAlert(1)
+	for range 2 {
+		if err := q.Enqueue(ctx, sent, []string{"webhook"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitDepth(t, q, "webhook", 1)
+	m, err := q.deliver.GetMsg(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := m.Header.Get(jetstream.MsgIDHeader); id != sent.UUID+"/webhook" {
+		t.Errorf("message ID %q, want %q", id, sent.UUID+"/webhook")
+	}
+
+	// Without one, Enqueue assigns a uuid (also when no output takes the
+	// alert) and stores no message ID: nothing could repeat it.
+	a := testAlert(2)
 	a.UUID = ""
-	if err := q.Enqueue(context.Background(), a, []string{"webhook"}); err != nil {
+	if err := q.Enqueue(ctx, a, nil); err != nil || a.UUID == "" {
+		t.Fatalf("no uuid assigned without outputs (%v)", err)
+	}
+	a.UUID = ""
+	if err := q.Enqueue(ctx, a, []string{"webhook"}); err != nil {
 		t.Fatal(err)
 	}
 	if a.UUID == "" {
 		t.Fatal("no uuid assigned")
 	}
-	// The sender retrying the same alert (same uuid) stores it once.
-	if err := q.Enqueue(context.Background(), a, []string{"webhook"}); err != nil {
+	waitDepth(t, q, "webhook", 2)
+	m, err = q.deliver.GetMsg(ctx, 2)
+	if err != nil {
 		t.Fatal(err)
 	}
-	waitDepth(t, q, "webhook", 1)
+	if id := m.Header.Get(jetstream.MsgIDHeader); id != "" || !strings.Contains(string(m.Data), a.UUID) {
+		t.Errorf("assigned uuid: message ID %q (want none), data %s", id, m.Data)
+	}
 }
 
 func TestRestartKeepsUnacked(t *testing.T) {
