@@ -48,9 +48,20 @@ const shutdownTimeout = 30 * time.Second
 // rate. GOMEMLIMIT overrides it (e.g. GOMEMLIMIT=512MiB on a large node).
 const defaultMemoryLimit = 96 << 20
 
+// defaultGCPercent is the Go runtime's GOGC when the environment does not
+// set one. The sidekick's live heap is small (about 5 MB at 5,000 alerts/s)
+// and it allocates about 20 KB per alert, so with Go's default of 100 it
+// collected every 50 ms there, and every collection showed as a spike in the
+// latency of POST /. 400 collects a quarter as often, for a peak heap of
+// about 25 MB; defaultMemoryLimit still bounds it when a backlog grows.
+const defaultGCPercent = 400
+
 func main() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
