@@ -171,7 +171,7 @@ type accepted struct {
 }
 
 func (h *handler) ingest(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.BodyLimit))
+	body, err := readBody(http.MaxBytesReader(w, r.Body, h.BodyLimit), r.ContentLength, h.BodyLimit)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -201,6 +201,31 @@ func (h *handler) ingest(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(repeats) > 0 {
 		h.Log.Debug("repeat within the dedup window: not queued again", "uuid", a.UUID, "rule", a.Rule, "outputs", repeats)
+	}
+}
+
+// readBody is io.ReadAll with the buffer sized from Content-Length when the
+// sender gave one within limit, so that reading an alert allocates once
+// instead of growing from 512 bytes. A body longer than announced still
+// reads whole (body is a MaxBytesReader: limit holds either way).
+func readBody(body io.Reader, announced, limit int64) ([]byte, error) {
+	if announced <= 0 || announced > limit {
+		return io.ReadAll(body)
+	}
+	// One byte more than announced, to read io.EOF without growing.
+	b := make([]byte, 0, announced+1)
+	for {
+		n, err := body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -401,5 +402,27 @@ func TestAcceptedBodyMatchesEncodingJSON(t *testing.T) {
 		if got := acceptedBody(c.uuid, c.outs); string(got) != want.String() {
 			t.Errorf("acceptedBody(%q, %q) = %s, want %s", c.uuid, c.outs, got, want.String())
 		}
+	}
+}
+
+func TestReadBody(t *testing.T) {
+	body := strings.Repeat("x", 1000)
+	for _, c := range []struct {
+		name      string
+		announced int64
+	}{
+		{"exact", 1000}, {"unknown", -1}, {"shorter than sent", 10}, {"longer than sent", 4000}, {"over the limit", 1 << 30},
+	} {
+		b, err := readBody(strings.NewReader(body), c.announced, 1<<20)
+		if err != nil || string(b) != body {
+			t.Errorf("%s: read %d bytes, err %v", c.name, len(b), err)
+		}
+	}
+	// The limit holds whatever was announced.
+	rec := httptest.NewRecorder()
+	_, err := readBody(http.MaxBytesReader(rec, io.NopCloser(strings.NewReader(body)), 100), 50, 100)
+	var tooBig *http.MaxBytesError
+	if !errors.As(err, &tooBig) {
+		t.Errorf("over the limit: err %v, want *http.MaxBytesError", err)
 	}
 }

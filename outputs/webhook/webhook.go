@@ -104,19 +104,25 @@ func validHeaderName(s string) bool {
 
 // Webhook is the output.
 type Webhook struct {
-	url     string
-	method  string
-	headers http.Header
+	url    string
+	method string
+	// header is every request's header: the defaults and the custom
+	// headers. Read-only once New returns.
+	header  http.Header
 	secrets []string
 	client  *http.Client
 }
 
 // New builds the output; call Validate first.
 func (c *Config) New() (outputs.Output, error) {
-	w := &Webhook{url: c.Address.Reveal(), method: c.Method, headers: http.Header{}}
+	w := &Webhook{url: c.Address.Reveal(), method: c.Method, header: http.Header{
+		"Content-Type": {"application/json"},
+		"User-Agent":   {"nightjar-sidekick"},
+	}}
 	w.secrets = c.Address.Parts()
+	// Custom headers come last so that a user may override the defaults.
 	for k, v := range c.CustomHeaders {
-		w.headers.Set(k, v.Reveal())
+		w.header.Set(k, v.Reveal())
 		w.secrets = append(w.secrets, v.Reveal())
 	}
 	// Longest first, so that a part is never scrubbed before the whole.
@@ -148,12 +154,10 @@ func (w *Webhook) SendRaw(ctx context.Context, body []byte) error {
 	if err != nil {
 		return outputs.Permanent(outputs.Scrub("building request: "+err.Error(), w.secrets...))
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "nightjar-sidekick")
-	// Custom headers come last so that a user may override the defaults.
-	for k, v := range w.headers {
-		req.Header[k] = v
-	}
+	// Every request shares the one header, built at New: net/http's client
+	// never writes to a request's header (it clones it first, for basic
+	// auth from the URL or a redirect), and neither does this package.
+	req.Header = w.header
 	resp, err := w.client.Do(req)
 	if err != nil {
 		return outputs.TransportError(err, w.secrets...)

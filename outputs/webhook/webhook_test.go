@@ -38,6 +38,33 @@ func build(t *testing.T, c *Config) outputs.Output {
 	return o
 }
 
+// Every request shares one header built at New: basic auth from the URL
+// (which net/http's client adds to a copy) must not leak into it, and a
+// custom header overrides a default.
+func TestSharedHeaderStaysUnchanged(t *testing.T) {
+	type got struct{ auth, ctype, agent string }
+	ch := make(chan got, 2)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ch <- got{r.Header.Get("Authorization"), r.Header.Get("Content-Type"), r.Header.Get("User-Agent")}
+	}))
+	defer srv.Close()
+	c := NewConfig()
+	c.Address = outputs.SecretURL(strings.Replace(srv.URL, "http://", "http://user:pw@", 1) + "/hook")
+	c.CustomHeaders = map[string]outputs.Secret{"Content-Type": "application/vnd.falco+json"}
+	o := build(t, c)
+	for range 2 {
+		if err := o.Send(context.Background(), testAlert()); err != nil {
+			t.Fatal(err)
+		}
+		if g := <-ch; g.auth != "Basic dXNlcjpwdw==" || g.ctype != "application/vnd.falco+json" || g.agent != "nightjar-sidekick" {
+			t.Fatalf("request headers %+v", g)
+		}
+	}
+	if h := o.(*Webhook).header; h.Get("Authorization") != "" || len(h) != 2 {
+		t.Fatalf("shared header changed: %v", h)
+	}
+}
+
 func TestSendPostsAlertWithHeaders(t *testing.T) {
 	type got struct {
 		method, ctype, auth, custom string
