@@ -461,16 +461,17 @@ static __always_inline __u64 inode_key(__u64 ino, __u32 dev)
 	return ino ^ ((__u64)dev << 40);
 }
 
-// file_key identifies the file at fd in the current task by its inode (0
-// when fd is not open). Unlike the struct file pointer, it does not repeat
-// when a closed file's memory is reused, and the same file opened again
-// keeps it (and so its name).
+// file_key_of identifies an open file by its inode. Unlike the struct file
+// pointer, the key does not repeat when a closed file's memory is reused,
+// and the same file opened again keeps it (and so its name).
 static __always_inline __u64 file_key_of(struct file *f)
 {
 	struct inode *ino = f->f_inode;
 	return inode_key(ino->i_ino, ino->i_sb->s_dev);
 }
 
+// file_key is file_key_of for the file at fd in the current task, 0 when fd
+// is not open.
 static __always_inline __u64 file_key(__s64 fd)
 {
 	struct file *f = fd_file(fd);
@@ -735,9 +736,8 @@ static __always_inline void sock_addr(struct record *r, struct sock *sk, struct 
 	}
 }
 
-// The socket tuple of fd, when fd is a socket.
-// put_sock_tuple fills the socket fields from fd's socket, and the fd's
-// file key into r->fkeys[slot] (the slot of fd in the record).
+// put_sock_tuple fills the socket tuple of fd, when fd is a socket, and the
+// fd's file key into r->fkeys[slot] (the slot of fd in the record).
 static __always_inline void put_sock_tuple(struct record *r, __s64 fd, int slot)
 {
 	struct file *f = fd_file(fd);
