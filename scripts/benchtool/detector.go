@@ -45,12 +45,6 @@ func runDetector(args []string) error {
 	execs := fs.Int("execs", 300, "execs of /bin/true per loop")
 	opens := fs.Int("opens", 100000, "open+close of /etc/hostname per loop")
 	warm := fs.Duration("warm", warmup, "wait after the detector starts capturing before its loops are timed")
-	// ABBA order looked right but measured worse here: in an 11-round
-	// run the open/close pairs no longer tracked each other (on/off
-	// 0.84-1.62; off loops timed after the detector's half read 5.2-5.5
-	// µs against 3.6-3.8), while off-first rounds the same hour kept
-	// their pairs at 1.06-1.23 whatever the machine's level.
-	abba := fs.Bool("abba", false, "odd rounds time the detector's loops before the loops without it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -86,34 +80,27 @@ func runDetector(args []string) error {
 	unfiltered := []string{"-o", "kernel_open_filter=false"}
 
 	for r := 0; r < *rounds; r++ {
-		var offExec, offOpen, onExec, onOpen, allOpen loopResult
-		off := func() (err error) {
-			if offExec, err = execLoop(*execs); err == nil {
-				offOpen, err = openLoop(*opens)
+		// Off first in every round: an ABBA order was tried and measured
+		// worse here (in an 11-round run the open/close pairs no longer
+		// tracked each other, on/off 0.84-1.62: off loops timed after the
+		// detector's half read 5.2-5.5 µs against 3.6-3.8), while
+		// off-first rounds the same hour kept their pairs at 1.06-1.23.
+		offExec, err := execLoop(*execs)
+		if err != nil {
+			return err
+		}
+		offOpen, err := openLoop(*opens)
+		if err != nil {
+			return err
+		}
+		var onExec, onOpen, allOpen loopResult
+		s0, s1, err := withDetector(start, nil, func() (err error) {
+			if onExec, err = execLoop(*execs); err == nil {
+				onOpen, err = openLoop(*opens)
 			}
 			return err
-		}
-		var s0, s1 sample
-		on := func() (err error) {
-			s0, s1, err = withDetector(start, nil, func() (err error) {
-				if onExec, err = execLoop(*execs); err == nil {
-					onOpen, err = openLoop(*opens)
-				}
-				return err
-			})
-			return err
-		}
-		// The machine drifts (other tenants, host frequency) over a
-		// round: alternating which side goes first keeps a drift from
-		// always landing on the same side.
-		first, second := off, on
-		if *abba && r%2 == 1 {
-			first, second = on, off
-		}
-		if err := first(); err != nil {
-			return err
-		}
-		if err := second(); err != nil {
+		})
+		if err != nil {
 			return err
 		}
 		offExec.print("BenchmarkDetectorExec/off")
