@@ -14,10 +14,10 @@ import (
 // P adds little to it but the scheduler's spinning threads and wakeups on
 // another CPU: with two on a 2-vCPU host the detector spent 1,050-1,850
 // CPU-ns per event against 1,000-1,150 with one, and slowed an exec-heavy
-// workload beside it by ~3 % more (docs/detector.md, "CPU"). Under a flood that leaves no CPU
-// idle, though, two threads get the detector twice the share of the
-// machine (and the GC a CPU of its own), and with one the ring overflowed
-// where with two it did not. So: one P, and all of them while the ring
+// workload beside it by ~3 % more (docs/detector.md, "CPU"). Under a
+// flood that leaves no CPU idle, though, two threads get the detector
+// twice the share of the machine (and the GC a CPU of its own), and with
+// one the ring overflowed where with two it did not. So: one P, and all of them while the ring
 // holds more than a backlog's worth.
 type procScaler struct {
 	max     int           // GOMAXPROCS when scaled up: the runtime's default
