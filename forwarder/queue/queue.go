@@ -108,7 +108,7 @@ func Open(ctx context.Context, cfg Config, outputNames []string, log *slog.Logge
 		if q.ns, q.unlock, err = startEmbedded(cfg, q.log); err != nil {
 			return nil, err
 		}
-		opts = append(opts, nats.InProcessServer(q.ns))
+		opts = append(opts, nats.InProcessServer(inProcess{q.ns}))
 		q.nc, err = nats.Connect("", opts...)
 	} else {
 		if cfg.CredentialsFile != "" {
