@@ -33,10 +33,12 @@ func (p inProcess) InProcessConn() (net.Conn, error) {
 }
 
 // inProcessBufferLimit bounds the bytes waiting in a bufferedConn: past it a
-// Write waits for the server, as it did without the buffer. nats.go keeps
-// at most 32 KiB in its own buffer before it writes; this leaves room for
-// a burst of the largest alerts.
-const inProcessBufferLimit = 8 << 20
+// Write waits for the server, as every Write did without the buffer. At
+// 5,000 alerts/s 1 MiB is over a quarter of a second of publishes, while
+// what it can add to memory (this buffer and the one being written, about
+// 2 MiB) stays small beside the 96 MiB the sidekick keeps to. One message
+// larger than the limit still goes through, alone.
+const inProcessBufferLimit = 1 << 20
 
 // closeDrainTimeout bounds how long Close waits for buffered bytes (say, the
 // last acks) to reach the server before it closes the pipe anyway.
