@@ -2,7 +2,8 @@
 // file storage, embedded in the process by default or an external NATS
 // server or cluster by URL. Both go through the same client code (nats.go's
 // jetstream API); the embedded server is reached by an in-process
-// connection, with no network listener.
+// connection, with no network listener, through a write buffer
+// (inprocess.go).
 //
 // One stream holds the deliveries, one subject per output
 // (<name>.deliver.<output>), with work-queue retention (a delivery leaves the

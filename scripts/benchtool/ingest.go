@@ -34,7 +34,8 @@ const ingestAlert = `{"output":"16:31:56.746609046: Warning Sensitive file opene
 // that server only; with -sidekick it runs, in the same run, the bare
 // server (this program's "bare" subcommand: decode the same JSON, answer
 // 200) and then the real sidekick binary delivering to a webhook sink in
-// this process, and checks that every accepted alert was delivered.
+// this process, -rounds times, and checks that every accepted alert was
+// delivered.
 // It prints Go benchmark lines for `benchtool summary`.
 func runIngest(args []string) error {
 	fs := flag.NewFlagSet("benchtool ingest", flag.ContinueOnError)
@@ -46,12 +47,16 @@ func runIngest(args []string) error {
 	rate := fs.Int("rate", 5000, "requests per second")
 	dur := fs.Duration("d", 20*time.Second, "measured duration (after a 2 s warm-up)")
 	conns := fs.Int("conns", 64, "keep-alive connections")
-	timeline := fs.String("timeline", "", "write the worst latency per 10 ms of each timed run to this `file` (the sidekick's run last)")
+	timeline := fs.String("timeline", "", "write the worst latency per 10 ms of each timed run to this `file` (the last round's sidekick run last)")
+	rounds := fs.Int("rounds", 1, "with -sidekick, measure the bare server and the sidekick this many times, alternating")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if (*url == "") == (*sidekick == "") {
 		return errors.New("want exactly one of -url and -sidekick")
+	}
+	if *rounds < 1 {
+		return fmt.Errorf("-rounds %d: want at least 1", *rounds)
 	}
 	p := pacer{rate: *rate, n: int(dur.Seconds() * float64(*rate)), conns: *conns, timeline: *timeline}
 	if *url != "" {
@@ -66,19 +71,46 @@ func runIngest(args []string) error {
 	if err != nil {
 		return err
 	}
-	if !*noBare {
-		bare, err := startServer(exec.Command(self, "bare", "-addr", "127.0.0.1:0"), "")
-		if err != nil {
-			return fmt.Errorf("bare server: %w", err)
+	var logFile *os.File
+	if *skLog != "" {
+		if logFile, err = os.Create(*skLog); err != nil {
+			return err
 		}
-		r, err := p.measure(bare, nil)
-		bare.stop()
-		if err != nil {
-			return fmt.Errorf("bare server: %w", err)
-		}
-		r.print("BenchmarkIngestE2E/bare", p.n)
+		defer logFile.Close()
 	}
+	// Rounds alternate the two servers, so that a busy minute on this shared
+	// machine lands on both rather than on one; summary takes the medians.
+	for range *rounds {
+		if !*noBare {
+			if err := bareRound(p, self); err != nil {
+				return err
+			}
+		}
+		if err := sidekickRound(p, *sidekick, strings.Fields(*skFlags), logFile); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
+// bareRound measures the bare server (this program's "bare" subcommand).
+func bareRound(p pacer, self string) error {
+	bare, err := startServer(exec.Command(self, "bare", "-addr", "127.0.0.1:0"), "")
+	if err != nil {
+		return fmt.Errorf("bare server: %w", err)
+	}
+	r, err := p.measure(bare, nil)
+	bare.stop()
+	if err != nil {
+		return fmt.Errorf("bare server: %w", err)
+	}
+	r.print("BenchmarkIngestE2E/bare", p.n)
+	return nil
+}
+
+// sidekickRound measures a fresh sidekick process (empty queue) delivering
+// to a webhook sink in this process; its stderr goes to logFile when set.
+func sidekickRound(p pacer, binary string, flags []string, logFile *os.File) error {
 	var got atomic.Int64
 	sink := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
@@ -99,16 +131,11 @@ func runIngest(args []string) error {
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(*sidekick, strings.Fields(*skFlags)...)
+	cmd := exec.Command(binary, flags...)
 	cmd.Env = append(os.Environ(), "LISTENADDRESS=127.0.0.1", "LISTENPORT="+strconv.Itoa(port),
 		"QUEUE_DIR="+filepath.Join(dir, "queue"), "WEBHOOK_ADDRESS=http://"+sinkLn.Addr().String()+"/falco")
-	if *skLog != "" {
-		f, err := os.Create(*skLog)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		cmd.Stderr = f
+	if logFile != nil {
+		cmd.Stderr = logFile
 	}
 	sk, err := startServer(cmd, "127.0.0.1:"+strconv.Itoa(port))
 	if err != nil {
