@@ -67,8 +67,8 @@ func newBufferedConn(c net.Conn, limit int) *bufferedConn {
 	return b
 }
 
-// Write buffers p and returns, unless limit bytes are already waiting: then
-// it waits until the goroutine has taken them.
+// Write buffers p and returns at once, unless p would take the bytes waiting
+// past limit: then it first waits until the goroutine has taken them.
 func (b *bufferedConn) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
