@@ -136,7 +136,9 @@ func TestEnqueueAssignsUUIDAndDedupes(t *testing.T) {
 		}
 	}
 	waitDepth(t, q, "webhook", 1)
-	m, err := q.deliver.GetMsg(ctx, 1)
+	// By subject, not by sequence number: the test need not know what
+	// else the stream has stored.
+	m, err := q.deliver.GetLastMsgForSubject(ctx, q.deliverSubject("webhook"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +161,7 @@ func TestEnqueueAssignsUUIDAndDedupes(t *testing.T) {
 		t.Fatal("no uuid assigned")
 	}
 	waitDepth(t, q, "webhook", 2)
-	m, err = q.deliver.GetMsg(ctx, 2)
+	m, err = q.deliver.GetLastMsgForSubject(ctx, q.deliverSubject("webhook"))
 	if err != nil {
 		t.Fatal(err)
 	}
