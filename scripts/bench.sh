@@ -41,15 +41,20 @@ trap 'rm -rf "$tools"' EXIT
 log() { printf '%s  %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 
 # The machine and its load, before and after: the numbers mean little
-# without them on a shared machine.
+# without them on a shared machine. What a system call, a goroutine hand-off
+# and a loopback exchange cost here (benchtool machine) says how this machine
+# compares with another: the sidekick's CPU per alert is mostly those.
+$GO build -o "$tools/benchtool" ./scripts/benchtool
 {
 	echo "start: $(date -u +%FT%TZ)"
 	echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 	echo "uptime: $(uptime)"
 	echo "cpus: $(nproc)"
 	grep -m1 'model name' /proc/cpuinfo || true
+	dmesg 2>/dev/null | grep -m1 -o 'Hypervisor detected.*' || true
 	echo "kernel: $(uname -r)"
 	$GO version
+	"$tools/benchtool" machine || echo "benchtool machine: failed"
 } >"$out/machine.log"
 
 # bench NAME ARGS...: one go test -bench run, raw output to $out/NAME.txt.
@@ -79,9 +84,8 @@ bench bpf-toggle ./bpf -bench 'Toggle' -benchtime 30x -count 1
 
 # The detector end to end: overhead of the real binary with Falco's stable
 # rules plus the project's rules, its CPU per event, the zero-drop rate.
-log "detector: building nightjar and benchtool"
+log "detector: building nightjar"
 CGO_ENABLED=0 $GO build -o "$tools/nightjar" ./cmd/nightjar
-$GO build -o "$tools/benchtool" ./scripts/benchtool
 log "detector: benchtool detector -rounds $ROUNDS"
 if ! "$tools/benchtool" detector -nightjar "$tools/nightjar" -falco-rules "$FALCO_RULES" -rounds "$ROUNDS" >"$out/detector-e2e.txt" 2>"$out/detector-e2e.log"; then
 	log "detector: FAILED (see $out/detector-e2e.log)"

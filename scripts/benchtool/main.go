@@ -7,6 +7,7 @@
 //	benchtool ingest -sidekick BIN [-rate N -d DUR]     paced POST /: bare server, then the real sidekick
 //	benchtool ingest -url URL [-rate N -d DUR]          paced POST / to a running server
 //	benchtool bare [-addr ADDR]                        the bare baseline server (decode, answer 200)
+//	benchtool machine                                  what a system call, a goroutine hand-off and a loopback exchange cost here
 //	benchtool summary DIR                              prints the ratio table
 //	benchtool plot DIR OUTDIR                          writes PNG bar charts
 package main
@@ -19,7 +20,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: benchtool detector|ingest|bare|summary|plot ...")
+		fmt.Fprintln(os.Stderr, "usage: benchtool detector|ingest|bare|machine|summary|plot ...")
 		os.Exit(2)
 	}
 	var err error
@@ -34,8 +35,10 @@ func main() {
 		err = runIngest(os.Args[2:])
 	case "bare":
 		err = runBare(os.Args[2:])
+	case "machine":
+		err = runMachine(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown subcommand %q (want detector, ingest, bare, summary or plot)", os.Args[1])
+		err = fmt.Errorf("unknown subcommand %q (want detector, ingest, bare, machine, summary or plot)", os.Args[1])
 	}
 	if err != nil {
 		slog.Error("benchtool "+os.Args[1], "err", err)

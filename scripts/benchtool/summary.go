@@ -390,5 +390,22 @@ func runSummary(args []string) error {
 	for _, r := range res.rows() {
 		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s |\n", r.area, r.what, r.value, r.against, r.ratio, r.target, r.verdict)
 	}
+	// The machine's costs (bench.sh writes benchtool machine's lines to
+	// machine.log): latency and CPU per alert are mostly these, so a reader
+	// comparing runs from two machines needs them beside the table.
+	if b, err := os.ReadFile(filepath.Join(args[0], "machine.log")); err == nil {
+		var lines []string
+		for _, l := range strings.Split(string(b), "\n") {
+			if m, ok := strings.CutPrefix(l, "machine: "); ok {
+				lines = append(lines, "- "+m)
+			}
+		}
+		if len(lines) > 0 {
+			fmt.Println()
+			fmt.Println("Machine (benchtool machine, at the start of the run):")
+			fmt.Println()
+			fmt.Println(strings.Join(lines, "\n"))
+		}
+	}
 	return nil
 }
