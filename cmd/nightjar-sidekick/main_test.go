@@ -166,6 +166,11 @@ func TestConfigErrorsStopStartup(t *testing.T) {
 		{[]string{"SLACK_WEBHOOKURL=hooks.slack.com/" + secret}, "slack.webhookurl: must be an absolute http or https URL"},
 		{[]string{"LISTENPORT=65536"}, "listenport: 65536 is out of range"},
 		{[]string{"WEBHOOK_ADDRESS=http://h/" + secret, "WEBHOOK_CUSTOMHEADERS=" + secret}, "webhook.customheaders (env WEBHOOK_CUSTOMHEADERS): want key:value pairs"},
+		// A header written without its ':' puts the token in the name.
+		{[]string{"WEBHOOK_ADDRESS=http://h/x", "WEBHOOK_CUSTOMHEADERS=Authorization Bearer " + secret + ":x"}, `webhook.customheaders: a header name starting "Authorization" has a character not allowed`},
+		// A malformed URL keeps its password where a parsed one would not.
+		{[]string{"QUEUE_URL=nats//user:" + secret + "@127.0.0.1:4222"}, "queue.url: \"<secret>@127.0.0.1:4222\" is not a NATS URL"},
+		{[]string{"QUEUE_URL=nats://127.0.0.1:4222,nats:/user:" + secret + "@10.0.0.2:4222"}, "queue.url: \"<secret>@10.0.0.2:4222\" is not a NATS URL"},
 	}
 	for _, c := range cases {
 		code, _, errs := runCmd(t, c.env)

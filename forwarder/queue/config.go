@@ -95,6 +95,15 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
+	// The embedded server's settings mean nothing with an external one:
+	// refused rather than ignored, so nobody believes writes are synced or
+	// the nats CLI can reach a port nobody listens on.
+	if c.URL != "" && c.Port != 0 {
+		return fmt.Errorf("queue.port: only for the embedded server; with queue.url the external server listens where it is configured (remove queue.port)")
+	}
+	if c.URL != "" && c.Sync {
+		return fmt.Errorf("queue.sync: only for the embedded server; with queue.url, sync is the external server's setting (jetstream.sync_interval in its configuration; remove queue.sync)")
+	}
 	if c.CredentialsFile != "" {
 		if c.URL == "" {
 			return fmt.Errorf("queue.credentialsfile: only used with queue.url (external NATS)")
@@ -134,7 +143,10 @@ func (c *Config) Validate() error {
 }
 
 // redactURL drops the user information (user:password@, token@) from a URL
-// for logs and errors.
+// for logs and errors. A malformed URL may still hold credentials (the
+// operator's typo is in the scheme, not the password), so whatever comes
+// before the last '@' of an entry is dropped too, keeping only a scheme
+// that parsed.
 func redactURL(s string) string {
 	var parts []string
 	for _, p := range strings.Split(s, ",") {
@@ -142,10 +154,12 @@ func redactURL(s string) string {
 		if u, err := url.Parse(p); err == nil && u.User != nil {
 			u.User = url.User("<secret>")
 			p = strings.Replace(u.String(), "%3Csecret%3E", "<secret>", 1)
-		} else if err != nil {
-			if i := strings.LastIndex(p, "@"); i >= 0 {
-				p = "<secret>" + p[i:]
+		} else if i := strings.LastIndex(p, "@"); i >= 0 {
+			prefix := ""
+			if j := strings.Index(p, "://"); j >= 0 && j < i {
+				prefix = p[:j+3]
 			}
+			p = prefix + "<secret>" + p[i:]
 		}
 		parts = append(parts, p)
 	}

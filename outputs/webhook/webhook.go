@@ -82,24 +82,31 @@ func (c *Config) Validate() error {
 		return &outputs.ConfigError{Key: "webhook.mutualtls", Problem: "client certificates are not supported by nightjar-sidekick's webhook output yet; set it to false"}
 	}
 	for name := range c.CustomHeaders {
-		if !validHeaderName(name) {
-			return &outputs.ConfigError{Key: "webhook.customheaders", Problem: fmt.Sprintf("%q is not a valid HTTP header name", name)}
+		if i := invalidHeaderRune(name); i >= 0 {
+			// Only the part before the bad character is shown: a header
+			// written without its ':' ("Authorization Bearer abc") puts
+			// the token in the name.
+			return &outputs.ConfigError{Key: "webhook.customheaders", Problem: fmt.Sprintf(
+				"a header name starting %q has a character not allowed in HTTP header names at position %d (want Name:value pairs, comma-separated; the rest is not shown, it may hold a secret)",
+				name[:i], i+1)}
 		}
 	}
 	return nil
 }
 
-// validHeaderName accepts RFC 9110 token characters.
-func validHeaderName(s string) bool {
+// invalidHeaderRune is the byte index of the first character of s that is
+// not an RFC 9110 token character, 0 for an empty s, or -1 when s is a valid
+// header name.
+func invalidHeaderRune(s string) int {
 	if s == "" {
-		return false
+		return 0
 	}
-	for _, r := range s {
+	for i, r := range s {
 		if r > 0x7e || r <= ' ' || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) {
-			return false
+			return i
 		}
 	}
-	return true
+	return -1
 }
 
 // Webhook is the output.
