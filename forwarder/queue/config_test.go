@@ -7,12 +7,12 @@ import (
 
 func TestValidateNeverEchoesCredentials(t *testing.T) {
 	for _, u := range []string{
-		"nats//user:s3cretpw@127.0.0.1:4222",                   // missing ':' after the scheme
-		"nats:/user:s3cretpw@127.0.0.1:4222",                   // one slash
+		"nats//user:s3cretpw@127.0.0.1:4222",                  // missing ':' after the scheme
+		"nats:/user:s3cretpw@127.0.0.1:4222",                  // one slash
 		"nats://127.0.0.1:4222, nats//user:s3cretpw@10.0.0.2", // the second entry is the bad one
-		"smtp://user:s3cretpw@127.0.0.1:4222",                  // parses, wrong scheme
-		"nats://user:s3cretpw@",                                // no host
-		"nats://s3cretpw@%zz",                                  // does not parse
+		"smtp://user:s3cretpw@127.0.0.1:4222",                 // parses, wrong scheme
+		"nats://user:s3cretpw@",                               // no host
+		"nats://s3cretpw@%zz",                                 // does not parse
 	} {
 		c := DefaultConfig()
 		c.URL = u
