@@ -167,7 +167,10 @@ func Parse(data []byte, environ []string, types []outputs.Type) (*Config, error)
 		tn = append(tn, n)
 	}
 	sort.Strings(tn)
-	c.Warnings = append(c.Warnings, unsupportedEnv(env, tn)...)
+	if err := unsupportedEnv(env, tn); err != nil {
+		return nil, err
+	}
+	c.Warnings = append(c.Warnings, unimplementedGlobalEnv(env)...)
 	if err := namedFromEnv(env, named, byType); err != nil {
 		return nil, err
 	}
@@ -219,6 +222,12 @@ func (c *Config) decodeRoot(root *yaml.Node, top, named map[string]*instance, by
 			c.Warnings = append(c.Warnings, fmt.Sprintf("%s (line %d): falcosidekick setting not implemented by nightjar-sidekick; ignored", lk, k.Line))
 		default:
 			g, ok := globals[lk]
+			unset := v.Kind == yaml.ScalarNode && (v.Tag == "!!null" || (v.Tag == "!!str" && v.Value == ""))
+			if !ok && !unset {
+				if err := misspelt(k.Value, k, globals); err != nil {
+					return err
+				}
+			}
 			if !ok && emptyNode(v) {
 				c.Warnings = append(c.Warnings, fmt.Sprintf("%s (line %d): unknown key with an empty value; ignored", k.Value, k.Line))
 				continue
@@ -227,7 +236,7 @@ func (c *Config) decodeRoot(root *yaml.Node, top, named map[string]*instance, by
 				return fmt.Errorf("%s (line %d): unknown key (not a global setting nor an output type; types: %s)", k.Value, k.Line, typeNames(byType))
 			}
 			k.Value = g.name
-			if v.Kind == yaml.ScalarNode && (v.Tag == "!!null" || (v.Tag == "!!str" && v.Value == "")) {
+			if unset {
 				continue // unset: keep the default, as falcosidekick does
 			}
 			if err := checkNode(v, g.typ, g.name, &c.Warnings); err != nil {

@@ -303,9 +303,39 @@ policyreport:
 	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "bracketreplacer (line 2): falcosidekick setting not implemented") {
 		t.Fatalf("warnings %q", c.Warnings)
 	}
-	c = parse(t, "", "TEAMS_WEBHOOKURL=https://outlook.office.com/webhook/x", "LOKI_HOSTPORT=", "REDIS_SERVICE_HOST=10.0.0.1", "POLICYREPORT_ENABLED=false")
-	if len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "TEAMS_WEBHOOKURL is set, but falcosidekick's teams output is not supported") || strings.Contains(c.Warnings[0], "outlook") {
+	// The environment: an unsupported output's enabling variable stops
+	// start-up like the file's section (all of them named, no value shown);
+	// empty ones, other programs' variables and falcosidekick's
+	// policyreport switched off do not.
+	_, err = Parse(nil, []string{"TEAMS_WEBHOOKURL=https://outlook.office.com/webhook/x", "SYSLOG_HOST=10.0.0.9", "LOKI_HOSTPORT=", "REDIS_SERVICE_HOST=10.0.0.1", "POLICYREPORT_ENABLED=false"}, types)
+	if err == nil || !strings.HasPrefix(err.Error(), "SYSLOG_HOST (falcosidekick's syslog output), TEAMS_WEBHOOKURL (falcosidekick's teams output): set, but not supported by nightjar-sidekick") ||
+		strings.Contains(err.Error(), "outlook") || strings.Contains(err.Error(), "10.0.0.9") {
+		t.Fatalf("env TEAMS_WEBHOOKURL, SYSLOG_HOST: %v", err)
+	}
+	c = parse(t, "", "LOKI_HOSTPORT=", "REDIS_SERVICE_HOST=10.0.0.1", "POLICYREPORT_ENABLED=false")
+	if len(c.Warnings) != 0 {
 		t.Fatalf("warnings %q", c.Warnings)
+	}
+	// falcosidekick's global settings nightjar lacks: a warning, as in a file.
+	c = parse(t, "", "BRACKETREPLACER=_", "MUTUALTLSFILESPATH=/etc/certs", "OUTPUTFIELDFORMAT=")
+	if strings.Join(c.Warnings, "|") != "BRACKETREPLACER: falcosidekick setting not implemented by nightjar-sidekick; ignored|MUTUALTLSFILESPATH: falcosidekick setting not implemented by nightjar-sidekick; ignored" {
+		t.Fatalf("warnings %q", c.Warnings)
+	}
+}
+
+// A misspelt key must not pass as one of falcosidekick's settings that
+// nightjar lacks: "chekcert: false" would leave certificates checked.
+func TestMisspeltKeysStopStartup(t *testing.T) {
+	for _, tc := range []struct{ yaml, want string }{
+		{"webhook:\n  address: http://127.0.0.1:1/x\n  chekcert: false\n", `webhook.chekcert (line 3): unknown key "chekcert"; did you mean "checkcert"?`},
+		{"webhook:\n  address: http://127.0.0.1:1/x\n  maxconcurentrequests: 0\n", `did you mean "maxconcurrentrequests"?`},
+		{"debgu: false\n", `debgu (line 1): unknown key "debgu"; did you mean "debug"?`},
+		{"listenprot: 2802\n", `did you mean "listenport"?`},
+	} {
+		_, err := Parse([]byte(tc.yaml), nil, types)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want %q", tc.yaml, err, tc.want)
+		}
 	}
 }
 

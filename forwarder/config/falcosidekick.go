@@ -12,9 +12,10 @@ import (
 // falcosidekickOnly lists falcosidekick's output sections that
 // nightjar-sidekick does not implement, each with the variable that turns
 // it on in falcosidekick. A falcosidekick configuration dropped in must not
-// lose a destination silently: such a section in the file stops start-up
-// with a message saying so, and such a variable in the environment is
-// reported as a warning (the environment is shared with other programs).
+// lose a destination silently: such a section in the file, or such a
+// variable set in the environment, stops start-up with a message saying so.
+// (A warning in a container's log is as good as silent: the alerts would
+// simply never arrive.)
 var falcosidekickOnly = map[string]string{
 	"alertmanager":  "ALERTMANAGER_HOSTPORT",
 	"azure":         "AZURE_EVENTHUB_NAME",
@@ -104,18 +105,44 @@ func unsupportedSection(name string, k, v *yaml.Node, types string) error {
 		name, strings.Join(path, "."), n.Line, name, types)
 }
 
-// unsupportedEnv returns a warning for each falcosidekick-only output that
-// the environment turns on.
-func unsupportedEnv(env map[string]string, types []string) []string {
-	var w []string
+// unsupportedEnv is an error naming every falcosidekick-only output that
+// the environment turns on (never its value: a webhook URL is a secret), or
+// nil.
+func unsupportedEnv(env map[string]string, types []string) error {
+	var set []string
 	for name, v := range falcosidekickOnly {
 		if slices.Contains(types, name) {
 			continue // implemented since this list was written
 		}
 		if val, ok := env[v]; ok && val != "" && !(name == "policyreport" && strings.EqualFold(val, "false")) {
-			w = append(w, fmt.Sprintf("%s is set, but falcosidekick's %s output is not supported by nightjar-sidekick: alerts do not go there (supported outputs: %s)", v, name, strings.Join(types, ", ")))
+			set = append(set, fmt.Sprintf("%s (falcosidekick's %s output)", v, name))
 		}
 	}
-	sort.Strings(w)
+	if len(set) == 0 {
+		return nil
+	}
+	sort.Strings(set)
+	return fmt.Errorf("%s: set, but not supported by nightjar-sidekick, so alerts would not go there; unset it (supported outputs: %s)",
+		strings.Join(set, ", "), strings.Join(types, ", "))
+}
+
+// falcosidekickGlobalEnv lists the environment forms of
+// falcosidekickGlobals.
+var falcosidekickGlobalEnv = []string{
+	"BRACKETREPLACER", "OUTPUTFIELDFORMAT", "MUTUALTLSFILESPATH",
+	"MUTUALTLSCLIENT_CERTFILE", "MUTUALTLSCLIENT_KEYFILE", "MUTUALTLSCLIENT_CACERTFILE",
+	"TLSCLIENT_CACERTFILE",
+}
+
+// unimplementedGlobalEnv warns about each falcosidekick global setting the
+// environment sets that nightjar-sidekick does not implement, as the file
+// form does.
+func unimplementedGlobalEnv(env map[string]string) []string {
+	var w []string
+	for _, v := range falcosidekickGlobalEnv {
+		if env[v] != "" {
+			w = append(w, fmt.Sprintf("%s: falcosidekick setting not implemented by nightjar-sidekick; ignored", v))
+		}
+	}
 	return w
 }

@@ -288,6 +288,9 @@ func checkNode(n *yaml.Node, t reflect.Type, key string, warn *[]string) error {
 			}
 			f, ok := keys[strings.ToLower(k.Value)]
 			if !ok {
+				if err := misspelt(join(key, k.Value), k, keys); err != nil {
+					return err
+				}
 				// A key that sets nothing (falcosidekick's example file
 				// lists settings nightjar lacks, empty) is reported, not
 				// fatal; one that sets something is a mistake to fix.
@@ -398,6 +401,59 @@ func yamlProblem(err error, t reflect.Type) string {
 
 // typeOf returns the struct type that v points to.
 func typeOf(v any) reflect.Type { return reflect.TypeOf(v).Elem() }
+
+// misspelt returns an error when k, a key nightjar does not know, is one or
+// two letters away from one it knows: "chekcert: false" must not pass as a
+// falcosidekick setting nightjar lacks (a warning) while certificates are
+// still checked. Callers skip keys whose value is null or "": those set
+// nothing, misspelt or not.
+func misspelt(path string, k *yaml.Node, keys map[string]structKey) error {
+	lk := strings.ToLower(k.Value)
+	if len(lk) < 4 {
+		return nil
+	}
+	best, bestD := "", 3
+	for name, f := range keys {
+		d := editDistance(lk, name, 3)
+		if d < bestD || (d == bestD && d < 3 && f.name < best) {
+			best, bestD = f.name, d
+		}
+	}
+	if best == "" {
+		return nil
+	}
+	return fmt.Errorf("%s (line %d): unknown key %q; did you mean %q?", path, k.Line, k.Value, best)
+}
+
+// editDistance is the Levenshtein distance of a and b (bytes), or limit
+// when it is at least limit.
+func editDistance(a, b string, limit int) int {
+	if d := len(a) - len(b); d >= limit || -d >= limit {
+		return limit
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		rowMin := cur[0]
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			rowMin = min(rowMin, cur[j])
+		}
+		if rowMin >= limit {
+			return limit
+		}
+		prev, cur = cur, prev
+	}
+	return min(prev[len(b)], limit)
+}
 
 // emptyNode reports whether a YAML value sets nothing: null, "", false, 0,
 // or collections of those.
