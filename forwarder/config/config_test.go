@@ -374,3 +374,22 @@ queue:
 		t.Fatalf("warnings %q", c.Warnings)
 	}
 }
+
+// falcosidekick (viper) takes quoted numbers and booleans, as Helm values
+// often write them.
+func TestQuotedNumbersAndBooleans(t *testing.T) {
+	c := parse(t, "listenport: \"2802\"\ndebug: 'true'\nwebhook:\n  address: http://127.0.0.1:1/x\n  maxconcurrentrequests: \"8\"\n  checkcert: \"false\"\n")
+	w := c.Outputs[0].Config.(*webhook.Config)
+	if c.ListenPort != 2802 || !c.Debug || w.MaxConcurrentRequests != 8 || w.CheckCert {
+		t.Fatalf("quoted values: port %d debug %v workers %d checkcert %v", c.ListenPort, c.Debug, w.MaxConcurrentRequests, w.CheckCert)
+	}
+	for yml, want := range map[string]string{
+		"listenport: \"28x2\"\n":                               "listenport (line 1): want a number",
+		"debug: \"yes please\"\n":                              "debug (line 1): want a boolean",
+		"webhook:\n  address: http://h/x\n  timeout: \"10\"\n": "webhook.timeout (line 3): want a duration",
+	} {
+		if _, err := Parse([]byte(yml), nil, types); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v, want %q", yml, err, want)
+		}
+	}
+}

@@ -250,7 +250,19 @@ func checkNode(n *yaml.Node, t reflect.Type, key string, warn *[]string) error {
 			return fmt.Errorf("%s (line %d): want a single value, got a %s", key, n.Line, kindName(n))
 		}
 		probe := reflect.New(t)
-		if err := n.Decode(probe.Interface()); err != nil {
+		err := n.Decode(probe.Interface())
+		if err != nil && n.Tag == "!!str" && quotedOK(t) {
+			// falcosidekick (viper) takes listenport: "2802" and
+			// debug: "true", as Helm values often quote them: read the
+			// quoted text as if it were written plain.
+			plain := *n
+			plain.Tag, plain.Style = "", 0
+			if plain.Decode(probe.Interface()) == nil {
+				n.Tag, n.Style = "", 0
+				err = nil
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("%s (line %d): %s", key, n.Line, yamlProblem(err, probe.Elem().Type()))
 		}
 		return nil
@@ -397,6 +409,23 @@ func yamlProblem(err error, t reflect.Type) string {
 		return "want " + want
 	}
 	return strings.TrimPrefix(msg, "yaml: ")
+}
+
+// quotedOK reports whether a quoted value may stand for t: numbers and
+// booleans (not durations: "10" is not 10s).
+func quotedOK(t reflect.Type) bool {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == durationType {
+		return false
+	}
+	switch t.Kind() {
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return true
+	}
+	return false
 }
 
 // typeOf returns the struct type that v points to.
