@@ -64,8 +64,9 @@ type Config struct {
 	CustomTags      []string          `yaml:"customtags"`
 	TemplatedFields map[string]string `yaml:"templatedfields"`
 	BodyLimit       int64             `yaml:"bodylimit"`
-	// AuthToken, when set, is the bearer token that POST / and POST /test
-	// require (Authorization: Bearer <token>).
+	// AuthToken, when set, is the bearer token that POST /, POST /test and
+	// /api/v1/* (the dead letters hold whole alerts) require
+	// (Authorization: Bearer <token>); the probes stay open.
 	AuthToken outputs.Secret `yaml:"authtoken"`
 	TLSServer TLSServer      `yaml:"tlsserver"`
 	// Queue is the durable queue (queue.dir, queue.url, queue.maxbytes, ...).
