@@ -119,8 +119,18 @@ func New(ctx context.Context, o Options) (_ *Sidekick, err error) {
 	if s.disp, err = dispatch.Start(ctx, s.q, targets, m, log); err != nil {
 		return nil, err
 	}
+	disp := s.disp
+	states := func() map[string]api.DeliveryState {
+		st := disp.States()
+		out := make(map[string]api.DeliveryState, len(st))
+		for name, s := range st {
+			out[name] = api.DeliveryState{LastSuccess: s.LastSuccess, LastFailure: s.LastFailure,
+				LastError: s.LastError, ConsecutiveFailures: s.ConsecutiveFailures}
+		}
+		return out
+	}
 	h := api.New(api.Options{
-		Queue: s.q, Router: router, Dedup: dedup.New(windows), Outputs: infos,
+		Queue: s.q, Router: router, Dedup: dedup.New(windows), Outputs: infos, DeliveryStates: states,
 		Enricher:  api.Enricher{CustomFields: cfg.CustomFields, CustomTags: cfg.CustomTags, Templates: cfg.Templates},
 		BodyLimit: cfg.BodyLimit, AuthToken: cfg.AuthToken,
 		Metrics: m, Gatherer: reg, Log: log.With("component", "api"), Version: o.Version,

@@ -4,7 +4,8 @@
 //	                          401 bad token, 413 over bodylimit, 503 queue full
 //	POST /test                a Debug "Test rule" alert to every enabled output
 //	GET  /ping                "pong"
-//	GET  /healthz             JSON: status, queue health, outputs
+//	GET  /healthz             JSON: status, queue health, outputs and their
+//	                          delivery state
 //	GET  /metrics             Prometheus
 //	GET  /debug/vars          expvar, as falcosidekick serves it
 //	GET  /api/v1/deadletters  deliveries given up (?limit=N, default 100)
@@ -60,6 +61,28 @@ type OutputInfo struct {
 	MinimumPriority string `json:"minimumpriority"`
 }
 
+// DeliveryState is an output's recent delivery attempts in this process
+// (dispatch.OutputState), as /healthz shows them.
+type DeliveryState struct {
+	// State is derived from the rest by /healthz (StateIdle, StateOK or
+	// StateFailing); Options.DeliveryStates leaves it empty.
+	State       string    `json:"state"`
+	LastSuccess time.Time `json:"lastsuccess,omitzero"` // zero: no success yet
+	LastFailure time.Time `json:"lastfailure,omitzero"` // zero: no failure yet
+	// LastError is the last failure's text, already scrubbed of secrets by
+	// the output (the text the dead letters record).
+	LastError string `json:"lasterror,omitempty"`
+	// ConsecutiveFailures counts failed attempts since the last success.
+	ConsecutiveFailures uint64 `json:"consecutivefailures"`
+}
+
+// Output states in /healthz.
+const (
+	StateIdle    = "idle"    // no attempt yet since start-up
+	StateOK      = "ok"      // the last attempt succeeded
+	StateFailing = "failing" // the last attempt failed
+)
+
 // DefaultRetryAfter is what a 503 asks senders to wait.
 const DefaultRetryAfter = 5 * time.Second
 
@@ -68,10 +91,13 @@ type Options struct {
 	Queue  Queue
 	Router *route.Router
 	// Dedup drops repeats per output (outputs' dedup setting); nil: none.
-	Dedup     *dedup.Filter
-	Outputs   []OutputInfo
-	Enricher  Enricher
-	BodyLimit int64
+	Dedup   *dedup.Filter
+	Outputs []OutputInfo
+	// DeliveryStates returns each output's DeliveryState by name (State
+	// left empty), for /healthz; nil shows outputs without their state.
+	DeliveryStates func() map[string]DeliveryState
+	Enricher       Enricher
+	BodyLimit      int64
 	// AuthToken, when set, is required as a bearer token.
 	AuthToken outputs.Secret
 	Metrics   *metrics.Metrics
@@ -319,20 +345,49 @@ func (h *handler) test(w http.ResponseWriter, r *http.Request) {
 }
 
 type healthz struct {
-	Status  string       `json:"status"`
-	Version string       `json:"version,omitempty"`
-	Queue   queue.Health `json:"queue"`
-	Outputs []OutputInfo `json:"outputs"`
+	Status  string         `json:"status"`
+	Version string         `json:"version,omitempty"`
+	Queue   queue.Health   `json:"queue"`
+	Outputs []OutputHealth `json:"outputs"`
+}
+
+// OutputHealth is one output in /healthz: its configuration, and its
+// delivery state when Options.DeliveryStates is set.
+type OutputHealth struct {
+	OutputInfo
+	*DeliveryState
+}
+
+// withState returns s with its State set.
+func withState(s DeliveryState) *DeliveryState {
+	switch {
+	case s.ConsecutiveFailures > 0:
+		s.State = StateFailing
+	case !s.LastSuccess.IsZero():
+		s.State = StateOK
+	default:
+		s.State = StateIdle
+	}
+	return &s
 }
 
 // health answers 200 {"status":"ok"} while the queue is connected and
 // answers, 503 {"status":"degraded"} otherwise, so that a liveness probe
-// restarts a sidekick that cannot store alerts.
+// restarts a sidekick that cannot store alerts. An output that is failing
+// does not make the sidekick degraded: restarting it would not help, and
+// its deliveries wait in the queue.
 func (h *handler) health(w http.ResponseWriter, _ *http.Request) {
 	qh := h.Queue.Health()
-	out := healthz{Status: "ok", Version: h.Version, Queue: qh, Outputs: h.Outputs}
-	if out.Outputs == nil {
-		out.Outputs = []OutputInfo{}
+	out := healthz{Status: "ok", Version: h.Version, Queue: qh, Outputs: make([]OutputHealth, len(h.Outputs))}
+	var states map[string]DeliveryState
+	if h.DeliveryStates != nil {
+		states = h.DeliveryStates()
+	}
+	for i, o := range h.Outputs {
+		out.Outputs[i].OutputInfo = o
+		if states != nil {
+			out.Outputs[i].DeliveryState = withState(states[o.Name])
+		}
 	}
 	status := http.StatusOK
 	if !qh.Connected || qh.Error != "" {

@@ -63,8 +63,36 @@ const bufferPerWorker = 4
 
 // Dispatcher runs the workers of every target.
 type Dispatcher struct {
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	workers []*worker
+}
+
+// OutputState is an output's recent delivery attempts in this process, for
+// /healthz. It starts empty at each start-up.
+type OutputState struct {
+	// LastSuccess is when an attempt last succeeded (zero: none yet).
+	LastSuccess time.Time
+	// LastFailure is when an attempt last failed (zero: none yet), and
+	// LastError what went wrong: the text the dead letters record
+	// (outputs.DeliveryError.Error()), which the output has scrubbed of its
+	// secrets.
+	LastFailure time.Time
+	LastError   string
+	// ConsecutiveFailures counts the failed attempts since the last
+	// success (0 after a success).
+	ConsecutiveFailures uint64
+}
+
+// States returns each target's OutputState, by output name.
+func (d *Dispatcher) States() map[string]OutputState {
+	s := make(map[string]OutputState, len(d.workers))
+	for _, w := range d.workers {
+		w.mu.Lock()
+		s[w.t.Name] = w.state
+		w.mu.Unlock()
+	}
+	return s
 }
 
 // Start creates each target's consumer and starts its workers.
@@ -117,6 +145,7 @@ func Start(ctx context.Context, q *queue.Queue, targets []Target, m *metrics.Met
 		workers = append(workers, &worker{t: t, q: q, c: c, opts: opts, n: n, buffer: buffer, m: m, limiter: limiter,
 			raw: raw, log: log.With("component", "dispatch", "output", t.Name)})
 	}
+	d.workers = workers
 	for _, w := range workers {
 		d.wg.Add(1)
 		go func() {
@@ -154,7 +183,8 @@ type worker struct {
 	log *slog.Logger
 
 	mu      sync.Mutex
-	lastErr string // the output's last failure, for maxage dead letters
+	lastErr string // the output's last retryable failure, for maxage dead letters
+	state   OutputState
 }
 
 func (w *worker) run(ctx context.Context) {
@@ -301,8 +331,13 @@ func (w *worker) handle(ctx context.Context, d *queue.Delivery) {
 		err = w.t.Output.Send(actx, d.Alert)
 	}
 	cancel()
-	took := time.Since(start)
+	end := time.Now()
+	took := end.Sub(start)
 	if err == nil {
+		w.mu.Lock()
+		w.state.LastSuccess = end
+		w.state.ConsecutiveFailures = 0
+		w.mu.Unlock()
 		w.m.Delivery(w.t.Name, metrics.DeliveryOK, took)
 		if err := d.Ack(); err != nil {
 			w.log.Warn("acknowledging a delivery", "err", err)
@@ -310,6 +345,14 @@ func (w *worker) handle(ctx context.Context, d *queue.Delivery) {
 		return
 	}
 	de := outputs.Classify(err)
+	w.mu.Lock()
+	w.state.LastFailure = end
+	w.state.LastError = de.Error()
+	w.state.ConsecutiveFailures++
+	if de.Retryable {
+		w.lastErr = w.state.LastError
+	}
+	w.mu.Unlock()
 	if !de.Retryable {
 		w.m.Delivery(w.t.Name, metrics.DeliveryDead, took)
 		w.dead(settle, d, metrics.DeadPermanent, de.Reason, d.Attempt)
@@ -317,9 +360,6 @@ func (w *worker) handle(ctx context.Context, d *queue.Delivery) {
 	}
 	w.m.Delivery(w.t.Name, metrics.DeliveryRetry, took)
 	w.m.Retry(w.t.Name, retryReason(de, err))
-	w.mu.Lock()
-	w.lastErr = de.Error()
-	w.mu.Unlock()
 	delay := w.t.Backoff.Delay(d.Attempt, de.RetryAfter)
 	// Come back no later than maxage, to dead-letter on time.
 	if left := w.t.Common.MaxAge - age; delay > left {
