@@ -1,6 +1,7 @@
 // Package metrics holds the sidekick's Prometheus metrics, all prefixed
 // nightjar_sidekick_. Labels stay low-cardinality: output names, statuses,
-// priorities, sources and short reasons; never rule names or hostnames.
+// priorities, sources (the first MaxSources seen; later ones count as
+// "other") and short reasons; never rule names or hostnames.
 package metrics
 
 import (
@@ -35,6 +36,24 @@ const (
 	DeadMaxAge    = "maxage"    // retried until the output's maxage
 )
 
+// MaxSources is how many distinct alert sources get a source label value of
+// their own in nightjar_sidekick_alerts_total; alerts from sources first
+// seen after that count under OtherSource. The source comes from the
+// sender, so without a bound any client could create series without end
+// (each one costs memory here and in Prometheus for good). Falco has about
+// a dozen sources (syscall, k8s_audit, k8saudit, aws_cloudtrail, okta,
+// github, gcp_auditlog, ...) and one deployment sees a few, so 32 leaves
+// room for plugins.
+const MaxSources = 32
+
+// maxSourceLen is the longest source given a label value of its own;
+// longer ones count under OtherSource. Falco's are a few bytes long.
+const maxSourceLen = 64
+
+// OtherSource is the source label of alerts whose source did not get its
+// own (MaxSources).
+const OtherSource = "other"
+
 // Metrics is the sidekick's set of collectors. A nil *Metrics is valid and
 // records nothing, so tests and tools can pass nil.
 type Metrics struct {
@@ -56,6 +75,10 @@ type Metrics struct {
 	Repeats *prometheus.CounterVec
 
 	depth *depthCollector
+
+	// sources holds the sources that have a label value of their own.
+	sourcesMu sync.RWMutex
+	sources   map[string]struct{}
 }
 
 // New creates the metrics and registers them with reg (nil: not registered,
@@ -94,6 +117,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		depth: &depthCollector{desc: prometheus.NewDesc(namespace+"_queue_depth",
 			"Deliveries waiting in the queue (pending plus unacknowledged), by output.",
 			[]string{"output"}, nil)},
+		sources: make(map[string]struct{}, MaxSources),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Inputs, m.Alerts, m.Deliveries, m.DeliveryLatency, m.Retries, m.DeadLetters, m.Repeats, m.depth)
@@ -118,7 +142,31 @@ func (m *Metrics) Alert(a *alert.Alert) {
 	if src == "" {
 		src = "syscall" // Falco's default source
 	}
-	m.Alerts.WithLabelValues(a.Priority.String(), src).Inc()
+	m.Alerts.WithLabelValues(a.Priority.String(), m.sourceLabel(src)).Inc()
+}
+
+// sourceLabel returns src while it is one of the first MaxSources distinct
+// sources seen, OtherSource otherwise.
+func (m *Metrics) sourceLabel(src string) string {
+	m.sourcesMu.RLock()
+	_, ok := m.sources[src]
+	full := len(m.sources) >= MaxSources
+	m.sourcesMu.RUnlock()
+	if ok {
+		return src
+	}
+	if full || len(src) > maxSourceLen {
+		return OtherSource
+	}
+	m.sourcesMu.Lock()
+	defer m.sourcesMu.Unlock()
+	if _, ok := m.sources[src]; !ok {
+		if len(m.sources) >= MaxSources {
+			return OtherSource
+		}
+		m.sources[src] = struct{}{}
+	}
+	return src
 }
 
 // Delivery records one delivery attempt's outcome and duration.

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +52,49 @@ nightjar_sidekick_alerts_total{priority="Warning",source="syscall"} 1
 	}
 	if got := testutil.ToFloat64(m.DeadLetters.WithLabelValues("webhook", DeadMaxAge)); got != 1 {
 		t.Errorf("dead letters = %v, want 1", got)
+	}
+}
+
+// The source label comes from senders: only the first MaxSources distinct
+// sources get their own series.
+func TestAlertSourcesBounded(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg)
+	count := func(src string) float64 {
+		return testutil.ToFloat64(m.Alerts.WithLabelValues(alert.PriorityWarning.String(), src))
+	}
+	m.Alert(&alert.Alert{Priority: alert.PriorityWarning}) // syscall, Falco's default
+	for i := 1; i < MaxSources; i++ {
+		m.Alert(&alert.Alert{Priority: alert.PriorityWarning, Source: fmt.Sprintf("plugin%d", i)})
+	}
+	// Source number MaxSources+1, and any after it, count as "other".
+	m.Alert(&alert.Alert{Priority: alert.PriorityWarning, Source: "k8s_audit"})
+	m.Alert(&alert.Alert{Priority: alert.PriorityWarning, Source: "okta"})
+	if n := testutil.CollectAndCount(m.Alerts); n != MaxSources+1 {
+		t.Errorf("alerts series = %d, want %d (MaxSources and other)", n, MaxSources+1)
+	}
+	if got := count(OtherSource); got != 2 {
+		t.Errorf("other = %v, want 2", got)
+	}
+	if got := count("k8s_audit"); got != 0 {
+		t.Errorf("k8s_audit got a series of its own (%v) past MaxSources", got)
+	}
+	// Sources seen before the bound keep their label.
+	m.Alert(&alert.Alert{Priority: alert.PriorityWarning, Source: "syscall"})
+	m.Alert(&alert.Alert{Priority: alert.PriorityWarning, Source: fmt.Sprintf("plugin%d", MaxSources-1)})
+	if got := count("syscall"); got != 2 {
+		t.Errorf("syscall = %v, want 2", got)
+	}
+	if got := count(fmt.Sprintf("plugin%d", MaxSources-1)); got != 2 {
+		t.Errorf("plugin%d = %v, want 2", MaxSources-1, got)
+	}
+
+	// A source too long for a label value counts as "other" too, even
+	// while there is room.
+	m = New(nil)
+	m.Alert(&alert.Alert{Priority: alert.PriorityWarning, Source: strings.Repeat("x", 1000)})
+	if got := testutil.ToFloat64(m.Alerts.WithLabelValues(alert.PriorityWarning.String(), OtherSource)); got != 1 {
+		t.Errorf("long source: other = %v, want 1", got)
 	}
 }
 
