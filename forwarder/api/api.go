@@ -1,7 +1,8 @@
 // Package api is the sidekick's HTTP API, falcosidekick-compatible:
 //
 //	POST /                    one Falco alert: 200 once queued, 400 bad alert,
-//	                          401 bad token, 413 over bodylimit, 503 queue full
+//	                          401 bad token, 413 over bodylimit or larger than
+//	                          the queue takes, 503 queue full or busy
 //	POST /test                a Debug "Test rule" alert to every enabled output
 //	GET  /ping                "pong"
 //	GET  /healthz             JSON: status, queue health, outputs and their
@@ -46,7 +47,9 @@ import (
 // Queue is what the API needs of the durable queue (*queue.Queue).
 type Queue interface {
 	// Enqueue returns nil only once the alert is stored for every output;
-	// errors.Is(err, queue.ErrFull) when the backlog limit is reached. It
+	// errors.Is(err, queue.ErrFull) when the backlog limit is reached,
+	// queue.ErrBusy when the server is not keeping up, queue.ErrTooLarge
+	// when the stored alert would exceed the server's max payload. It
 	// must return within a bounded time even when ctx has no deadline. It
 	// assigns a.UUID when the sender sent none.
 	Enqueue(ctx context.Context, a *alert.Alert, outputNames []string) error
@@ -268,11 +271,21 @@ func (h *handler) enqueue(w http.ResponseWriter, r *http.Request, a *alert.Alert
 	// only. The sender, seeing no answer, retries (at least once). The wait
 	// is bounded by the queue (Queue.Enqueue), not by a timer per request.
 	if err := h.Queue.Enqueue(context.WithoutCancel(r.Context()), a, outs); err != nil {
-		if errors.Is(err, queue.ErrFull) {
+		switch {
+		case errors.Is(err, queue.ErrFull):
 			h.Metrics.Input(metrics.InputFull)
 			h.Log.Warn("queue full: answering 503", "uuid", a.UUID)
-			w.Header().Set("Retry-After", strconv.Itoa(int((h.RetryAfter+time.Second-1)/time.Second)))
-			writeError(w, http.StatusServiceUnavailable, "queue full (queue.maxbytes reached): retry later")
+			h.retryLater(w, "queue full (queue.maxbytes reached): retry later")
+			return false
+		case errors.Is(err, queue.ErrBusy):
+			h.Metrics.Input(metrics.InputBusy)
+			h.Log.Warn("queue busy: answering 503", "uuid", a.UUID, "error", err)
+			h.retryLater(w, "queue busy (the NATS server is not keeping up): retry later")
+			return false
+		case errors.Is(err, queue.ErrTooLarge):
+			h.Metrics.Input(metrics.InputRejected)
+			h.Log.Warn("alert larger than the queue accepts: answering 413", "uuid", a.UUID, "rule", a.Rule, "error", err)
+			writeError(w, http.StatusRequestEntityTooLarge, err.Error())
 			return false
 		}
 		h.Metrics.Input(metrics.InputError)
@@ -287,6 +300,12 @@ func (h *handler) enqueue(w http.ResponseWriter, r *http.Request, a *alert.Alert
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(acceptedBody(a.UUID, outs))
 	return true
+}
+
+// retryLater answers 503 with Retry-After.
+func (h *handler) retryLater(w http.ResponseWriter, msg string) {
+	w.Header().Set("Retry-After", strconv.Itoa(int((h.RetryAfter+time.Second-1)/time.Second)))
+	writeError(w, http.StatusServiceUnavailable, msg)
 }
 
 // acceptedBody is json.NewEncoder(w).Encode(accepted{uuid, outs}), byte

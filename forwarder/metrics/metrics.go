@@ -18,8 +18,9 @@ const namespace = "nightjar_sidekick"
 // Input statuses for Inputs (the answer POST / gave).
 const (
 	InputAccepted = "accepted" // 200: queued
-	InputRejected = "rejected" // 400/413: bad alert
+	InputRejected = "rejected" // 400/413: bad alert, or too large for the queue
 	InputFull     = "full"     // 503: queue full
+	InputBusy     = "busy"     // 503: the queue's server not keeping up
 	InputError    = "error"    // 500: queue unreachable or other failure
 )
 
@@ -87,7 +88,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Inputs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "inputs_total",
-			Help: "POST / requests by status (accepted, rejected, full, error).",
+			Help: "POST / requests by status (accepted, rejected, full, busy, error).",
 		}, []string{"status"}),
 		Alerts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "alerts_total",

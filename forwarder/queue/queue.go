@@ -37,6 +37,30 @@ import (
 // ErrFull is returned by Enqueue when the backlog has reached queue.maxbytes.
 var ErrFull = errors.New("queue full: backlog reached queue.maxbytes")
 
+// ErrBusy is returned by Enqueue when as many messages as the client lets
+// wait for the NATS server's acknowledgement are waiting, and none was
+// acknowledged in time (jetstream.ErrTooManyStalledMsgs): the server is
+// not keeping up. Like ErrFull it passes; the sender should retry later.
+var ErrBusy = errors.New("queue busy: the NATS server is not keeping up (too many stores waiting for its acknowledgement)")
+
+// ErrTooLarge is what a *TooLargeError is (errors.Is).
+var ErrTooLarge = errors.New("alert larger than the queue accepts")
+
+// TooLargeError is returned by Enqueue when the stored message would be
+// larger than the NATS server's max_payload. An alert can pass bodylimit
+// and still grow past it through customfields and templatedfields.
+type TooLargeError struct {
+	Size  int64 // the message's size, alert and headers, in bytes
+	Limit int64 // the server's max_payload, in bytes
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("alert larger than the queue accepts: %d bytes as stored (after customfields and templatedfields), over the NATS server's max_payload of %d bytes", e.Size, e.Limit)
+}
+
+// Is makes errors.Is(err, ErrTooLarge) true.
+func (e *TooLargeError) Is(target error) bool { return target == ErrTooLarge }
+
 // Headers on delivery and dead-letter messages.
 const (
 	hdrOutput   = "Nightjar-Output"
@@ -271,6 +295,15 @@ func (q *Queue) Enqueue(ctx context.Context, a *alert.Alert, outputNames []strin
 	if err != nil {
 		return fmt.Errorf("queue: encoding alert: %w", err)
 	}
+	// Checked for every output before publishing any, so that an alert too
+	// large is stored for none rather than some.
+	if limit := q.nc.MaxPayload(); limit > 0 {
+		for _, out := range outputNames {
+			if size := storedSize(body, fromSender, a.UUID, out); size > limit {
+				return &TooLargeError{Size: size, Limit: limit}
+			}
+		}
+	}
 	futures := make([]jetstream.PubAckFuture, 0, len(outputNames))
 	for _, out := range outputNames {
 		// MsgIDHeader is already in canonical form: no Header.Set needed.
@@ -284,7 +317,7 @@ func (q *Queue) Enqueue(ctx context.Context, a *alert.Alert, outputNames []strin
 		}
 		f, err := q.js.PublishMsgAsync(m)
 		if err != nil {
-			return fmt.Errorf("queue: publishing to %s: %w", out, err)
+			return q.classifySubmit(err, out, storedSize(body, fromSender, a.UUID, out))
 		}
 		futures = append(futures, f)
 	}
@@ -301,6 +334,33 @@ func (q *Queue) Enqueue(ctx context.Context, a *alert.Alert, outputNames []strin
 		}
 	}
 	return first
+}
+
+// storedSize is the size of the message Enqueue publishes for out, as NATS
+// counts it against max_payload: the alert, plus the message-ID header when
+// the alert came with its uuid (nats.go's Msg.headerSize: "NATS/1.0\r\n",
+// "key: value\r\n" per header, "\r\n").
+func storedSize(body []byte, withID bool, uuid, out string) int64 {
+	n := int64(len(body))
+	if withID {
+		n += int64(len("NATS/1.0\r\n") + len(jetstream.MsgIDHeader) + len(": ") + len(uuid) + len("/") + len(out) + len("\r\n") + len("\r\n"))
+	}
+	return n
+}
+
+// classifySubmit maps an error from handing a message to the client
+// (PublishMsgAsync), before the server saw it: too many messages waiting
+// for an acknowledgement is ErrBusy, a message over the server's
+// max_payload a *TooLargeError (Enqueue checks the size first; the server's
+// limit can change on reconnection).
+func (q *Queue) classifySubmit(err error, out string, size int64) error {
+	switch {
+	case errors.Is(err, jetstream.ErrTooManyStalledMsgs):
+		return fmt.Errorf("queue: publishing to %s: %w", out, ErrBusy)
+	case errors.Is(err, nats.ErrMaxPayload):
+		return &TooLargeError{Size: size, Limit: q.nc.MaxPayload()}
+	}
+	return fmt.Errorf("queue: publishing to %s: %w", out, err)
 }
 
 // classifyPublish maps JetStream's "stream full" answers to ErrFull.
@@ -387,6 +447,10 @@ func (q *Queue) depth(ctx context.Context) (map[string]uint64, uint64, error) {
 	}
 	return d, info.State.Bytes, nil
 }
+
+// MaxPayload is the largest message the NATS server takes (its
+// max_payload), in bytes: the most an alert can be once stored.
+func (q *Queue) MaxPayload() int64 { return q.nc.MaxPayload() }
 
 // Config returns the configuration the queue was opened with.
 func (q *Queue) Config() Config { return q.cfg }
