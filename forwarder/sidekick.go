@@ -116,6 +116,15 @@ func New(ctx context.Context, o Options) (_ *Sidekick, err error) {
 	if s.q, err = queue.Open(ctx, cfg.Queue, cfg.OutputNames(), log); err != nil {
 		return nil, err
 	}
+	// An alert within bodylimit must fit in one NATS message; it can still
+	// grow past it through enrichment, which POST / answers with a 413.
+	if mp := s.q.MaxPayload(); cfg.BodyLimit > mp {
+		fix := "lower bodylimit to at most %[2]d, or raise max_payload on the NATS server (queue.url)"
+		if cfg.Queue.URL == "" {
+			fix = "lower bodylimit to at most %[2]d (the embedded queue's limit)"
+		}
+		return nil, fmt.Errorf("bodylimit: %[1]d bytes is more than the queue's NATS server takes in one message (its max_payload, %[2]d bytes): "+fix, cfg.BodyLimit, mp)
+	}
 	if s.disp, err = dispatch.Start(ctx, s.q, targets, m, log); err != nil {
 		return nil, err
 	}
