@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -95,6 +96,11 @@ type Queue struct {
 	// subjects holds the delivery subject of each configured output, so
 	// that Enqueue does not build it for every alert.
 	subjects map[string]string
+	// maxPayload is the server's max_payload, read at connection and at
+	// each reconnection: nats.go's MaxPayload takes the connection's lock,
+	// which every publish and ack also takes, and Enqueue checks it for
+	// every alert.
+	maxPayload atomic.Int64
 
 	stop context.CancelFunc
 	wg   sync.WaitGroup
@@ -124,6 +130,7 @@ func Open(ctx context.Context, cfg Config, outputNames []string, log *slog.Logge
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
+			q.maxPayload.Store(nc.MaxPayload())
 			q.log.Info("reconnected to NATS", "server", redactURL(nc.ConnectedUrl()))
 		}),
 	}
@@ -149,6 +156,7 @@ func Open(ctx context.Context, cfg Config, outputNames []string, log *slog.Logge
 		q.shutdownServer()
 		return nil, err
 	}
+	q.maxPayload.Store(q.nc.MaxPayload())
 	q.js, err = jetstream.New(q.nc,
 		jetstream.WithPublishAsyncMaxPending(16384),
 		jetstream.WithPublishAsyncTimeout(opTimeout))
@@ -297,7 +305,7 @@ func (q *Queue) Enqueue(ctx context.Context, a *alert.Alert, outputNames []strin
 	}
 	// Checked for every output before publishing any, so that an alert too
 	// large is stored for none rather than some.
-	if limit := q.nc.MaxPayload(); limit > 0 {
+	if limit := q.maxPayload.Load(); limit > 0 {
 		for _, out := range outputNames {
 			if size := storedSize(body, fromSender, a.UUID, out); size > limit {
 				return &TooLargeError{Size: size, Limit: limit}
@@ -358,7 +366,7 @@ func (q *Queue) classifySubmit(err error, out string, size int64) error {
 	case errors.Is(err, jetstream.ErrTooManyStalledMsgs):
 		return fmt.Errorf("queue: publishing to %s: %w", out, ErrBusy)
 	case errors.Is(err, nats.ErrMaxPayload):
-		return &TooLargeError{Size: size, Limit: q.nc.MaxPayload()}
+		return &TooLargeError{Size: size, Limit: q.maxPayload.Load()}
 	}
 	return fmt.Errorf("queue: publishing to %s: %w", out, err)
 }
@@ -450,7 +458,7 @@ func (q *Queue) depth(ctx context.Context) (map[string]uint64, uint64, error) {
 
 // MaxPayload is the largest message the NATS server takes (its
 // max_payload), in bytes: the most an alert can be once stored.
-func (q *Queue) MaxPayload() int64 { return q.nc.MaxPayload() }
+func (q *Queue) MaxPayload() int64 { return q.maxPayload.Load() }
 
 // Config returns the configuration the queue was opened with.
 func (q *Queue) Config() Config { return q.cfg }
