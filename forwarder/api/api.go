@@ -391,10 +391,12 @@ func withState(s DeliveryState) *DeliveryState {
 }
 
 // health answers 200 {"status":"ok"} while the queue is connected and
-// answers, 503 {"status":"degraded"} otherwise, so that a liveness probe
-// restarts a sidekick that cannot store alerts. An output that is failing
-// does not make the sidekick degraded: restarting it would not help, and
-// its deliveries wait in the queue.
+// answers, 503 {"status":"degraded"} otherwise, so that a readiness probe
+// stops sending alerts to a sidekick that cannot store them (the shipped
+// manifests probe liveness on /ping: a restart does not bring back an
+// external NATS). An output that is failing does not make the sidekick
+// degraded either: restarting it would not help, and its deliveries wait
+// in the queue.
 func (h *handler) health(w http.ResponseWriter, _ *http.Request) {
 	qh := h.Queue.Health()
 	out := healthz{Status: "ok", Version: h.Version, Queue: qh, Outputs: make([]OutputHealth, len(h.Outputs))}
