@@ -10,6 +10,7 @@ import (
 
 	"github.com/nightjar-sec/nightjar/alert"
 	"github.com/nightjar-sec/nightjar/outputs"
+	"github.com/nightjar-sec/nightjar/outputs/lambda"
 	"github.com/nightjar-sec/nightjar/outputs/webhook"
 )
 
@@ -391,5 +392,58 @@ func TestQuotedNumbersAndBooleans(t *testing.T) {
 		if _, err := Parse([]byte(yml), nil, types); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %q", yml, err, want)
 		}
+	}
+}
+
+// falcosidekick's AWS outputs other than Lambda share the aws section with
+// it; their enabling variables stop start-up as other unsupported outputs'
+// do (named, never with their value), even beside a working Lambda output.
+func TestFalcosidekickAWSOutputsInEnvironment(t *testing.T) {
+	vars := map[string]string{
+		"AWS_SQS_URL":                 "https://sqs.eu-west-1.amazonaws.com/123456789012/falco-secretqueue",
+		"AWS_SNS_TOPICARN":            "arn:aws:sns:eu-west-1:123456789012:falco-secrettopic",
+		"AWS_CLOUDWATCHLOGS_LOGGROUP": "falco-secretgroup",
+		"AWS_S3_BUCKET":               "falco-secretbucket",
+		"AWS_KINESIS_STREAMNAME":      "falco-secretstream",
+		"AWS_SECURITYLAKE_BUCKET":     "falco-secretlake",
+	}
+	names := map[string]string{
+		"AWS_SQS_URL": "sqs", "AWS_SNS_TOPICARN": "sns", "AWS_CLOUDWATCHLOGS_LOGGROUP": "cloudwatchlogs",
+		"AWS_S3_BUCKET": "s3", "AWS_KINESIS_STREAMNAME": "kinesis", "AWS_SECURITYLAKE_BUCKET": "securitylake",
+	}
+	withAWS := []outputs.Type{webhook.Type, lambda.Type}
+	for v, val := range vars {
+		_, err := Parse(nil, []string{v + "=" + val, "AWS_LAMBDA_FUNCTIONNAME=fn", "AWS_REGION=eu-west-1"}, withAWS)
+		want := v + " (falcosidekick's aws." + names[v] + " output): set, but not supported by nightjar-sidekick"
+		if err == nil || !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "only Lambda") || strings.Contains(err.Error(), "secret") {
+			t.Errorf("%s set: %v", v, err)
+		}
+	}
+	// All at once: every one named, in order.
+	var env []string
+	for v, val := range vars {
+		env = append(env, v+"="+val)
+	}
+	_, err := Parse(nil, env, types)
+	if err == nil || !strings.HasPrefix(err.Error(), "AWS_CLOUDWATCHLOGS_LOGGROUP (falcosidekick's aws.cloudwatchlogs output), AWS_KINESIS_STREAMNAME") {
+		t.Fatalf("all set: %v", err)
+	}
+	// Empty, as falcosidekick's Helm chart sets them: unset.
+	env = env[:0]
+	for v := range vars {
+		env = append(env, v+"=")
+	}
+	env = append(env, "AWS_LAMBDA_FUNCTIONNAME=fn")
+	if c, err := Parse(nil, env, withAWS); err != nil || len(c.Outputs) != 1 || c.Outputs[0].Type != "aws" {
+		t.Fatalf("empty: %v", err)
+	}
+	// In the file they are unknown keys of the aws section: set, they stop
+	// start-up; empty, as in falcosidekick's example file, they do not.
+	_, err = Parse([]byte("aws:\n  sqs:\n    url: https://sqs.eu-west-1.amazonaws.com/1/q\n"), nil, withAWS)
+	if err == nil || !strings.Contains(err.Error(), "aws.sqs (line 2): unknown key") {
+		t.Fatalf("aws.sqs.url in the file: %v", err)
+	}
+	if _, err := Parse([]byte("aws:\n  sqs:\n    url: \"\"\n  sns:\n    rawjson: false\n  s3:\n    bucket: \"\"\n"), nil, withAWS); err != nil {
+		t.Fatalf("empty aws.sqs, aws.sns, aws.s3 in the file: %v", err)
 	}
 }

@@ -66,6 +66,22 @@ var falcosidekickOnly = map[string]string{
 	"zincsearch":    "ZINCSEARCH_HOSTPORT",
 }
 
+// falcosidekickAWSOnly lists falcosidekick's AWS outputs other than Lambda,
+// which share the aws section with it (aws.sqs.url = AWS_SQS_URL), each
+// with the variable that turns it on in falcosidekick. The aws section
+// itself is supported (the Lambda output), so these are checked apart from
+// falcosidekickOnly: such a variable set stops start-up as theirs do. (In
+// the file, aws.sqs and the others are unknown keys of the aws section, and
+// a non-empty one stops start-up as such.)
+var falcosidekickAWSOnly = map[string]string{
+	"cloudwatchlogs": "AWS_CLOUDWATCHLOGS_LOGGROUP",
+	"kinesis":        "AWS_KINESIS_STREAMNAME",
+	"s3":             "AWS_S3_BUCKET",
+	"securitylake":   "AWS_SECURITYLAKE_BUCKET",
+	"sns":            "AWS_SNS_TOPICARN",
+	"sqs":            "AWS_SQS_URL",
+}
+
 // falcosidekickGlobals are falcosidekick settings that nightjar-sidekick
 // accepts in a dropped-in file but does not implement (a warning says so).
 var falcosidekickGlobals = map[string]bool{
@@ -105,11 +121,12 @@ func unsupportedSection(name string, k, v *yaml.Node, types string) error {
 		name, strings.Join(path, "."), n.Line, name, types)
 }
 
-// unsupportedEnv is an error naming every falcosidekick-only output that
-// the environment turns on (never its value: a webhook URL is a secret), or
-// nil.
+// unsupportedEnv is an error naming every falcosidekick-only output
+// (falcosidekickOnly, falcosidekickAWSOnly) that the environment turns on
+// (never its value: a webhook URL is a secret), or nil.
 func unsupportedEnv(env map[string]string, types []string) error {
 	var set []string
+	aws := ""
 	for name, v := range falcosidekickOnly {
 		if slices.Contains(types, name) {
 			continue // implemented since this list was written
@@ -118,12 +135,18 @@ func unsupportedEnv(env map[string]string, types []string) error {
 			set = append(set, fmt.Sprintf("%s (falcosidekick's %s output)", v, name))
 		}
 	}
+	for name, v := range falcosidekickAWSOnly {
+		if env[v] != "" {
+			set = append(set, fmt.Sprintf("%s (falcosidekick's aws.%s output)", v, name))
+			aws = "; of falcosidekick's AWS outputs only Lambda, aws.lambda, is"
+		}
+	}
 	if len(set) == 0 {
 		return nil
 	}
 	sort.Strings(set)
-	return fmt.Errorf("%s: set, but not supported by nightjar-sidekick, so alerts would not go there; unset it (supported outputs: %s)",
-		strings.Join(set, ", "), strings.Join(types, ", "))
+	return fmt.Errorf("%s: set, but not supported by nightjar-sidekick, so alerts would not go there; unset it (supported outputs: %s%s)",
+		strings.Join(set, ", "), strings.Join(types, ", "), aws)
 }
 
 // falcosidekickGlobalEnv lists the environment forms of
