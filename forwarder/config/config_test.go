@@ -10,7 +10,11 @@ import (
 
 	"github.com/nightjar-sec/nightjar/alert"
 	"github.com/nightjar-sec/nightjar/outputs"
+	"github.com/nightjar-sec/nightjar/outputs/datadog"
 	"github.com/nightjar-sec/nightjar/outputs/lambda"
+	"github.com/nightjar-sec/nightjar/outputs/opsgenie"
+	"github.com/nightjar-sec/nightjar/outputs/rocketchat"
+	"github.com/nightjar-sec/nightjar/outputs/slack"
 	"github.com/nightjar-sec/nightjar/outputs/webhook"
 )
 
@@ -445,5 +449,46 @@ func TestFalcosidekickAWSOutputsInEnvironment(t *testing.T) {
 	}
 	if _, err := Parse([]byte("aws:\n  sqs:\n    url: \"\"\n  sns:\n    rawjson: false\n  s3:\n    bucket: \"\"\n"), nil, withAWS); err != nil {
 		t.Fatalf("empty aws.sqs, aws.sns, aws.s3 in the file: %v", err)
+	}
+}
+
+// checkcert, as falcosidekick has it on every HTTP output, is read from the
+// environment for each of them (default true).
+func TestCheckCertFromEnvironment(t *testing.T) {
+	all := []outputs.Type{webhook.Type, slack.Type, rocketchat.Type, datadog.Type, opsgenie.Type}
+	on := []string{"WEBHOOK_ADDRESS=https://127.0.0.1:1/x", "SLACK_WEBHOOKURL=https://127.0.0.1:1/services/T/B/X",
+		"ROCKETCHAT_WEBHOOKURL=https://127.0.0.1:1/hooks/a/b", "DATADOG_APIKEY=k123456", "OPSGENIE_APIKEY=k123456"}
+	checks := func(c *Config) map[string]bool {
+		m := map[string]bool{}
+		for _, o := range c.Outputs {
+			switch oc := o.Config.(type) {
+			case *webhook.Config:
+				m[o.Name] = oc.CheckCert
+			case *slack.Config:
+				m[o.Name] = oc.CheckCert
+			case *rocketchat.Config:
+				m[o.Name] = oc.CheckCert
+			case *datadog.Config:
+				m[o.Name] = oc.CheckCert
+			case *opsgenie.Config:
+				m[o.Name] = oc.CheckCert
+			}
+		}
+		return m
+	}
+	c, err := Parse(nil, on, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := checks(c); len(m) != 5 || !m["webhook"] || !m["slack"] || !m["rocketchat"] || !m["datadog"] || !m["opsgenie"] {
+		t.Fatalf("defaults: %v", m)
+	}
+	c, err = Parse(nil, append(on, "WEBHOOK_CHECKCERT=false", "SLACK_CHECKCERT=false", "ROCKETCHAT_CHECKCERT=false",
+		"DATADOG_CHECKCERT=false", "OPSGENIE_CHECKCERT=false"), all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := checks(c); len(m) != 5 || m["webhook"] || m["slack"] || m["rocketchat"] || m["datadog"] || m["opsgenie"] {
+		t.Fatalf("all false: %v", m)
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"sort"
 	"strings"
@@ -33,10 +32,15 @@ type Config struct {
 	// Host is the API's base URL: scheme and host (and port), for any site
 	// (https://api.datadoghq.eu, https://api.us5.datadoghq.com, ...).
 	Host string `yaml:"host"`
+	// CheckCert verifies the server's TLS certificate (default true;
+	// falcosidekick's datadog.checkcert), for proxies on private ones.
+	CheckCert bool `yaml:"checkcert"`
 }
 
 // NewConfig returns the defaults.
-func NewConfig() *Config { return &Config{Common: outputs.DefaultCommon(), Host: DefaultHost} }
+func NewConfig() *Config {
+	return &Config{Common: outputs.DefaultCommon(), Host: DefaultHost, CheckCert: true}
+}
 
 // Enabled reports whether an API key is set.
 func (c *Config) Enabled() bool { return c.APIKey.IsSet() }
@@ -85,9 +89,7 @@ func (c *Config) New() (outputs.Output, error) {
 		return nil, err
 	}
 	cfg := datadog.NewConfiguration()
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = c.MaxConcurrentRequests
-	cfg.HTTPClient = &http.Client{Transport: tr, Timeout: c.Timeout}
+	cfg.HTTPClient = outputs.HTTPClient(&c.Common, c.CheckCert)
 	// The forwarder retries, with its own backoff and queue; the client
 	// library must not retry behind its back.
 	cfg.RetryConfiguration.EnableRetry = false

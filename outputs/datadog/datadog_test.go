@@ -175,3 +175,23 @@ func TestValidate(t *testing.T) {
 		t.Fatalf("any site must be accepted: %v", err)
 	}
 }
+
+// datadog.checkcert (DATADOG_CHECKCERT): false delivers to a server on a
+// self-signed certificate (a proxy on a private CA); true, the default,
+// refuses it.
+func TestCheckCert(t *testing.T) {
+	srv, ch := outputstest.TLSServer(t, 202, `{"status":"ok"}`)
+	c := NewConfig()
+	c.APIKey, c.Host = apiKey, srv.URL
+	if !c.CheckCert {
+		t.Fatal("checkcert is not true by default")
+	}
+	outputstest.WantCertificateError(t, build(t, c).Send(context.Background(), testAlert()))
+	c.CheckCert = false
+	if err := build(t, c).Send(context.Background(), testAlert()); err != nil {
+		t.Fatalf("checkcert false: %v", err)
+	}
+	if p := outputstest.Recv(t, ch); p != "/api/v1/events" || len(ch) != 0 {
+		t.Fatalf("requests: %s and %d more", p, len(ch))
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -53,7 +52,8 @@ type Config struct {
 	// AliasFields lists the output fields that go into the alias
 	// (env form: a comma list).
 	AliasFields []string `yaml:"aliasfields"`
-	CheckCert   bool     `yaml:"checkcert"`
+	// CheckCert verifies the server's TLS certificate (default true).
+	CheckCert bool `yaml:"checkcert"`
 }
 
 // NewConfig returns the defaults.
@@ -102,16 +102,11 @@ func (c *Config) New() (outputs.Output, error) {
 	if c.URL != "" {
 		base = c.URL
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = c.MaxConcurrentRequests
-	if !c.CheckCert {
-		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the user turned checkcert off
-	}
 	return &Opsgenie{
 		endpoint:    strings.TrimSuffix(base, "/") + "/v2/alerts",
 		key:         c.APIKey.Reveal(),
 		aliasFields: c.AliasFields,
-		client:      &http.Client{Transport: tr, Timeout: c.Timeout},
+		client:      outputs.HTTPClient(&c.Common, c.CheckCert),
 	}, nil
 }
 

@@ -3,8 +3,15 @@
 package outputstest
 
 import (
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/nightjar-sec/nightjar/outputs"
 )
 
 // Recv takes what a test server saw of one request; a request that never
@@ -18,4 +25,34 @@ func Recv[T any](tb testing.TB, ch chan T) T {
 		tb.Fatal("the server got no request")
 		panic("unreachable")
 	}
+}
+
+// WantCertificateError fails the test unless err is a delivery that failed
+// because the server's certificate did not verify (an httptest TLS server's
+// own, which no client trusts), classified as outputs.TransportError
+// classifies every connection failure: retryable, with Go's reason.
+func WantCertificateError(tb testing.TB, err error) {
+	tb.Helper()
+	d := outputs.Classify(err)
+	if d == nil || !d.Retryable || d.StatusCode != 0 || !strings.Contains(d.Reason, "x509: certificate signed by unknown authority") {
+		tb.Fatalf("untrusted certificate: got %#v, want a retryable certificate error", d)
+	}
+}
+
+// TLSServer is a destination on HTTPS with httptest's self-signed
+// certificate, which no client trusts unless told not to check: it answers
+// every request with status and the JSON body, and hands the request's path
+// to the test.
+func TLSServer(tb testing.TB, status int, body string) (*httptest.Server, chan string) {
+	ch := make(chan string, 10)
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ch <- r.URL.Path
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}))
+	// The refused handshakes are the point; their log lines are noise.
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	tb.Cleanup(srv.Close)
+	return srv, ch
 }

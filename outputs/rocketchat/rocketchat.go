@@ -6,7 +6,6 @@ package rocketchat
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -76,15 +75,10 @@ func (c *Config) New() (outputs.Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = c.MaxConcurrentRequests
-	if !c.CheckCert {
-		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the user turned checkcert off
-	}
 	return &RocketChat{
 		format:  slack.Format{Username: c.Username, IconURL: c.Icon, OutputFormat: c.OutputFormat, Template: tmpl},
 		url:     c.WebhookURL.Reveal(),
-		client:  &http.Client{Transport: tr, Timeout: c.Timeout},
+		client:  outputs.HTTPClient(&c.Common, c.CheckCert),
 		secrets: c.WebhookURL.Parts(),
 	}, nil
 }

@@ -46,12 +46,15 @@ type Config struct {
 	Footer        string `yaml:"footer"`
 	OutputFormat  string `yaml:"outputformat"`
 	MessageFormat string `yaml:"messageformat"`
+	// CheckCert verifies the server's TLS certificate (default true), for
+	// the webhook and the Web API alike (falcosidekick's slack.checkcert).
+	CheckCert bool `yaml:"checkcert"`
 }
 
 // NewConfig returns the defaults.
 func NewConfig() *Config {
 	return &Config{Common: outputs.DefaultCommon(), APIURL: DefaultAPIURL, Username: DefaultUsername,
-		Footer: DefaultFooter, OutputFormat: FormatAll}
+		Footer: DefaultFooter, OutputFormat: FormatAll, CheckCert: true}
 }
 
 // Enabled reports whether a webhook URL or a bot token is set.
@@ -107,8 +110,7 @@ func (c *Config) New() (outputs.Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = c.MaxConcurrentRequests
+	tr := outputs.NewTransport(c.MaxConcurrentRequests, c.CheckCert)
 	s := &Slack{
 		format:  Format{Username: c.Username, IconURL: c.Icon, Footer: c.Footer, OutputFormat: c.OutputFormat, Template: tmpl},
 		webhook: c.WebhookURL.Reveal(),

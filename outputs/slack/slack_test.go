@@ -282,3 +282,28 @@ func TestValidate(t *testing.T) {
 		t.Fatalf("bot config rejected: %v", c.Validate())
 	}
 }
+
+// slack.checkcert (SLACK_CHECKCERT): false delivers to a server on a
+// self-signed certificate, through the webhook and the Web API alike; true,
+// the default, refuses it.
+func TestCheckCert(t *testing.T) {
+	srv, ch := outputstest.TLSServer(t, 200, `{"ok":true,"channel":"C1","ts":"1.2"}`)
+	hook := NewConfig()
+	hook.WebhookURL = outputs.SecretURL(srv.URL + hookPath)
+	bot := NewConfig()
+	bot.Token, bot.Channel, bot.APIURL = "xoxb-0000-supersecret", "#security", srv.URL+"/api"
+	for _, c := range []*Config{hook, bot} {
+		if !c.CheckCert {
+			t.Fatal("checkcert is not true by default")
+		}
+		outputstest.WantCertificateError(t, build(t, c).Send(context.Background(), testAlert()))
+		c.CheckCert = false
+		if err := build(t, c).Send(context.Background(), testAlert()); err != nil {
+			t.Fatalf("checkcert false: %v", err)
+		}
+		outputstest.Recv(t, ch)
+	}
+	if len(ch) != 0 {
+		t.Fatalf("a request reached the server despite its certificate: %s", <-ch)
+	}
+}

@@ -6,7 +6,6 @@ package webhook
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"net/http"
@@ -134,14 +133,7 @@ func (c *Config) New() (outputs.Output, error) {
 	}
 	// Longest first, so that a part is never scrubbed before the whole.
 	sort.Slice(w.secrets, func(i, j int) bool { return len(w.secrets[i]) > len(w.secrets[j]) })
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = c.MaxConcurrentRequests
-	if !c.CheckCert {
-		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} //nolint:gosec // the user turned checkcert off
-	}
-	// The dispatcher bounds each attempt through ctx; the client timeout is
-	// a backstop for callers that do not.
-	w.client = &http.Client{Transport: tr, Timeout: c.Timeout}
+	w.client = outputs.HTTPClient(&c.Common, c.CheckCert)
 	return w, nil
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nightjar-sec/nightjar/alert"
 	"github.com/nightjar-sec/nightjar/outputs"
+	"github.com/nightjar-sec/nightjar/outputs/outputstest"
 )
 
 func testAlert() *alert.Alert {
@@ -270,5 +271,24 @@ func TestSendRawPostsWhatSendPosts(t *testing.T) {
 func TestDefaultMaxConcurrentRequests(t *testing.T) {
 	if got := NewConfig().MaxConcurrentRequests; got != 16 {
 		t.Fatalf("default maxconcurrentrequests = %d, want 16", got)
+	}
+}
+
+// webhook.checkcert (WEBHOOK_CHECKCERT): false delivers to a server on a
+// self-signed certificate; true, the default, refuses it.
+func TestCheckCert(t *testing.T) {
+	srv, ch := outputstest.TLSServer(t, 200, `{}`)
+	c := NewConfig()
+	c.Address = outputs.SecretURL(srv.URL + "/ingest")
+	if !c.CheckCert {
+		t.Fatal("checkcert is not true by default")
+	}
+	outputstest.WantCertificateError(t, build(t, c).Send(context.Background(), testAlert()))
+	c.CheckCert = false
+	if err := build(t, c).Send(context.Background(), testAlert()); err != nil {
+		t.Fatalf("checkcert false: %v", err)
+	}
+	if p := outputstest.Recv(t, ch); p != "/ingest" || len(ch) != 0 {
+		t.Fatalf("requests: %s and %d more", p, len(ch))
 	}
 }
