@@ -14,6 +14,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"sort"
 	"strings"
 	"unicode/utf8"
 
@@ -128,7 +130,11 @@ func (c *Config) New() (outputs.Output, error) {
 	if c.Region != "" {
 		opts = append(opts, config.WithRegion(c.Region))
 	}
-	var secrets []string
+	// Credentials the SDK's chain takes from the environment are as secret
+	// as the file's: destinations and the SDK may echo them. (Those it
+	// gets from profiles, web identity or instance roles are never seen
+	// here.)
+	secrets := envSecrets()
 	if c.AccessKeyID.IsSet() {
 		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(c.AccessKeyID.Reveal(), c.SecretAccessKey.Reveal(), "")))
 		secrets = append(secrets, c.SecretAccessKey.Reveal(), c.AccessKeyID.Reveal())
@@ -153,12 +159,33 @@ func (c *Config) New() (outputs.Output, error) {
 				}
 			}))
 	}
+	// Longest first, so that a part is never scrubbed before the whole.
+	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
 	return &Lambda{
 		client:   lambda.NewFromConfig(cfg),
 		function: c.Lambda.FunctionName,
 		invoke:   types.InvocationType(c.Lambda.InvocationType),
 		secrets:  secrets,
 	}, nil
+}
+
+// secretEnv are the variables through which the SDK's chain takes
+// credentials from the environment (with the SDK's older aliases), and the
+// ECS container credentials' authorization token.
+var secretEnv = []string{
+	"AWS_SECRET_ACCESS_KEY", "AWS_SECRET_KEY", "AWS_SESSION_TOKEN",
+	"AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+}
+
+// envSecrets returns the values of secretEnv that are set.
+func envSecrets() []string {
+	var s []string
+	for _, v := range secretEnv {
+		if val := os.Getenv(v); val != "" {
+			s = append(s, val)
+		}
+	}
+	return s
 }
 
 // Send invokes the function with the alert's Falco JSON.

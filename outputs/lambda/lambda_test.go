@@ -321,3 +321,35 @@ func TestAssumeRole(t *testing.T) {
 		t.Fatalf("third request %+v, want an invocation", s)
 	}
 }
+
+// Credentials that the SDK's chain takes from the environment
+// (AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) are scrubbed from every error
+// as the file's are: here a destination echoes them in its error answer and
+// in a function's error payload.
+func TestEnvironmentCredentialsAreScrubbed(t *testing.T) {
+	const token = "IQoJb3JpZ2luX2VjEnvSessionToken/secret+0123456789=="
+	for _, tc := range []struct {
+		name    string
+		respond func(w http.ResponseWriter)
+	}{
+		{"400", func(w http.ResponseWriter) {
+			w.Header().Set("X-Amzn-ErrorType", "InvalidRequestContentException")
+			w.WriteHeader(400)
+			io.WriteString(w, `{"Type":"User","message":"bad request signed with `+secretKey+` and token `+token+`"}`)
+		}},
+		{"function error", func(w http.ResponseWriter) {
+			w.Header().Set("X-Amz-Function-Error", "Unhandled")
+			io.WriteString(w, `{"errorMessage":"env was AWS_SECRET_ACCESS_KEY=`+secretKey+` AWS_SESSION_TOKEN=`+token+`","errorType":"Error"}`)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, ch := server(t, tc.respond)
+			t.Setenv("AWS_SESSION_TOKEN", token) // AWS_SECRET_ACCESS_KEY is secretKey
+			err := build(t, nil).Send(context.Background(), testAlert())
+			outputstest.Recv(t, ch)
+			if err == nil || !strings.Contains(err.Error(), "<secret>") || strings.Contains(err.Error(), secretKey) || strings.Contains(err.Error(), token) {
+				t.Fatalf("error %v", err)
+			}
+		})
+	}
+}
