@@ -44,6 +44,7 @@ type HTTPOptions struct {
 type httpSender struct {
 	opts    HTTPOptions
 	url     string
+	shown   string // url with its password replaced, for logs and errors
 	secrets []string
 	client  *http.Client
 	queue   chan *alert.Alert
@@ -105,7 +106,7 @@ func newHTTP(o HTTPOptions, f Format, capacity int, m *Metrics, log *slog.Logger
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tlsConf
 	h := &httpSender{
-		opts: o, url: o.URL, secrets: secrets, m: m, log: log,
+		opts: o, url: o.URL, shown: u.Redacted(), secrets: secrets, m: m, log: log,
 		client: &http.Client{Transport: tr, Timeout: o.Timeout},
 		queue:  make(chan *alert.Alert, capacity), format: f,
 		stop: make(chan struct{}), done: make(chan struct{}),
@@ -215,7 +216,9 @@ func (h *httpSender) post(body []byte) error {
 	return err
 }
 
-func (h *httpSender) safeURL() string { return outputs.Scrub(h.url, h.secrets...) }
+// safeURL is the URL for logs: its password replaced whatever its length
+// (Scrub leaves values under 4 bytes alone).
+func (h *httpSender) safeURL() string { return outputs.Scrub(h.shown, h.secrets...) }
 
 // close stops taking alerts and waits until the queue is delivered or ctx
 // ends; then it stops retrying and counts what was left as dropped.

@@ -382,3 +382,22 @@ func TestDropReporterRateLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A password in http_output.url never reaches the log, however short
+// (outputs.Scrub leaves values under 4 bytes alone).
+func TestHTTPLogsHideShortPassword(t *testing.T) {
+	var log lockedBuffer
+	d, err := New(Options{Format: Format{JSON: true}, QueueCapacity: 10, Logger: slog.New(slog.NewTextHandler(&log, nil)),
+		HTTP: &HTTPOptions{URL: "http://u:pw@127.0.0.1:1/", MinBackoff: 5 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Send(testAlert(1))
+	waitFor(t, func() bool { return strings.Contains(log.b.String(), "retrying") })
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	d.Close(ctx)
+	if s := log.b.String(); strings.Contains(s, "pw@") || !strings.Contains(s, "url=http://u:xxxxx@127.0.0.1:1/") {
+		t.Fatalf("log:\n%s", s)
+	}
+}
