@@ -233,13 +233,8 @@ func runEngine(ctx context.Context, o Options, cfg *Config, src *field.Source, r
 	if err != nil {
 		return &ExitError{Code: 2, Err: err}
 	}
-	closeOutputs := func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := disp.Close(cctx); err != nil {
-			slog.Warn("outputs did not drain", "error", err)
-		}
-	}
+	// closeOutputs is for stopping before any alert: nothing to report.
+	closeOutputs := func() { closeOutputsReporting(disp, nil) }
 
 	table := state.New(state.Options{})
 	var events eventSource
@@ -446,6 +441,15 @@ func runEngine(ctx context.Context, o Options, cfg *Config, src *field.Source, r
 	close(loopDone)
 	stopBG()
 	<-dropsDone
+	// Drain the outputs first, then count: alerts lost while draining
+	// (the HTTP output's queue at the deadline) are in the report, the
+	// warnings and the final line.
+	closeOutputsReporting(disp, func(send func(*alert.Alert)) {
+		drops.Final(time.Now(), func(a *alert.Alert) {
+			metrics.DropAlerts.Inc()
+			send(a)
+		})
+	})
 	st := proc.Stats()
 	attrs := []any{"events", st.Events, "processes", st.Processes, "alert_drops", disp.Dropped()}
 	if capture != nil {
@@ -453,12 +457,34 @@ func runEngine(ctx context.Context, o Options, cfg *Config, src *field.Source, r
 			attrs = append(attrs, "kernel_seen", s.Seen, "kernel_drops", s.DroppedRingFull, "kernel_filtered", s.Filtered)
 		}
 	}
-	closeOutputs()
 	slog.Info("stopped", attrs...)
 	if loopErr != nil {
 		return &ExitError{Code: 1, Err: loopErr}
 	}
 	return nil
+}
+
+// outputsDrainTimeout is how long stopping waits for the outputs to deliver
+// what they hold (a variable for tests).
+var outputsDrainTimeout = 5 * time.Second
+
+// closeOutputsReporting closes the outputs, giving them outputsDrainTimeout
+// to deliver what they hold; final (if not nil) runs once the HTTP output
+// is done and may send alerts to the local outputs (see
+// output.Dispatcher.CloseWith). Then every output that lost alerts, at
+// shutdown or before, gets a warning with the count.
+func closeOutputsReporting(disp *output.Dispatcher, final func(send func(*alert.Alert))) {
+	ctx, cancel := context.WithTimeout(context.Background(), outputsDrainTimeout)
+	defer cancel()
+	if err := disp.CloseWith(ctx, final); err != nil {
+		slog.Warn("outputs did not drain before the shutdown deadline", "deadline", outputsDrainTimeout, "error", err)
+	}
+	for _, l := range disp.Losses() {
+		if l.Total() > 0 {
+			slog.Warn("alerts lost", "output", l.Output, "lost", l.Total(),
+				"queue_full", l.QueueFull, "rejected", l.Rejected, "at_shutdown", l.Shutdown)
+		}
+	}
 }
 
 // captureSyscalls returns the syscalls to attach: those the enabled rules

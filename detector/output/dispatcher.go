@@ -3,9 +3,11 @@ package output
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,10 +53,57 @@ type Dispatcher struct {
 	m        *Metrics
 	log      *slog.Logger
 
-	localDropped atomic.Uint64
+	localDrops drops
+	// localPending counts the alerts in the local queue or being written;
+	// abandoned tells the local writer that Close gave up waiting (what
+	// was pending then is counted as lost).
+	localPending atomic.Int64
+	abandoned    atomic.Bool
 	mu           sync.RWMutex // Send holds it shared; Close exclusive
 	closed       bool
 	done         chan struct{}
+}
+
+// Loss is what one output lost since start, by reason.
+type Loss struct {
+	// Output names the output by its configuration key: "http_output", or
+	// the local outputs, which share one queue ("stdout_output,file_output").
+	Output string
+	// QueueFull alerts found the output's queue full.
+	QueueFull uint64
+	// Rejected alerts were refused for good by the receiver (an HTTP 4xx
+	// other than 408/429) or could not be encoded.
+	Rejected uint64
+	// Shutdown alerts were still undelivered when the outputs were closed
+	// and the shutdown deadline passed.
+	Shutdown uint64
+}
+
+// Total is every alert the output lost.
+func (l Loss) Total() uint64 { return l.QueueFull + l.Rejected + l.Shutdown }
+
+// drops counts one output's lost alerts by reason (the metrics' reason
+// label), and into the metrics.
+type drops struct {
+	queueFull, rejected, shutdown atomic.Uint64
+}
+
+func (c *drops) add(m *Metrics, output, reason string, n uint64) {
+	switch reason {
+	case "queue_full":
+		c.queueFull.Add(n)
+	case "rejected":
+		c.rejected.Add(n)
+	case "shutdown":
+		c.shutdown.Add(n)
+	}
+	m.OutputDropped.WithLabelValues(output, reason).Add(float64(n))
+}
+
+func (c *drops) total() uint64 { return c.queueFull.Load() + c.rejected.Load() + c.shutdown.Load() }
+
+func (c *drops) loss(output string) Loss {
+	return Loss{Output: output, QueueFull: c.queueFull.Load(), Rejected: c.rejected.Load(), Shutdown: c.shutdown.Load()}
 }
 
 // New opens the outputs; an output that cannot be opened is an error that
@@ -117,50 +166,61 @@ func (d *Dispatcher) Send(a *alert.Alert) {
 		return
 	}
 	d.m.Alerts.WithLabelValues(a.Priority.String(), a.Rule, a.Source).Inc()
-	if len(d.sinks) > 0 {
-		select {
-		case d.local <- a:
-		default:
-			d.localDropped.Add(1)
-			d.m.OutputDropped.WithLabelValues("local", "queue_full").Inc()
-		}
-	}
+	d.sendLocal(a)
 	if d.http != nil {
 		d.http.enqueue(a)
 	}
 }
 
+// sendLocal queues an alert for the local outputs; a full queue drops it.
+func (d *Dispatcher) sendLocal(a *alert.Alert) {
+	if len(d.sinks) == 0 {
+		return
+	}
+	d.localPending.Add(1)
+	select {
+	case d.local <- a:
+	default:
+		d.localPending.Add(-1)
+		d.localDrops.add(d.m, "local", "queue_full", 1)
+	}
+}
+
 // Dropped returns how many alerts were lost so far, all outputs together.
 func (d *Dispatcher) Dropped() uint64 {
-	n := d.localDropped.Load()
+	n := d.localDrops.total()
 	if d.http != nil {
-		n += d.http.dropped.Load()
+		n += d.http.drops.total()
 	}
 	return n
+}
+
+// Losses returns what each output lost so far (every output, lost or not):
+// the local outputs (stdout, file, syslog: one queue) first, then HTTP.
+func (d *Dispatcher) Losses() []Loss {
+	var out []Loss
+	if len(d.sinks) > 0 {
+		var keys []string
+		for _, s := range d.sinks {
+			keys = append(keys, s.name()+"_output")
+		}
+		out = append(out, d.localDrops.loss(strings.Join(keys, ",")))
+	}
+	if d.http != nil {
+		out = append(out, d.http.drops.loss("http_output"))
+	}
+	return out
 }
 
 func (d *Dispatcher) runLocal() {
 	defer close(d.done)
 	for a := range d.local {
+		if d.abandoned.Load() {
+			continue // Close gave up and counted it as lost
+		}
 		d.m.QueueDepth.WithLabelValues("local").Set(float64(len(d.local)))
-		line, err := d.format.Line(a)
-		if err != nil {
-			d.log.Error("cannot encode alert", "rule", a.Rule, "error", err)
-			continue
-		}
-		idle := !d.buffered || len(d.local) == 0
-		for _, s := range d.sinks {
-			err := s.write(a, line)
-			if err == nil && idle {
-				err = s.flush()
-			}
-			if err != nil {
-				d.m.OutputErrors.WithLabelValues(s.name()).Inc()
-				d.log.Error("output failed", "output", s.name(), "error", err)
-				continue
-			}
-			d.m.OutputWrites.WithLabelValues(s.name()).Inc()
-		}
+		d.writeLocal(a)
+		d.localPending.Add(-1)
 	}
 	for _, s := range d.sinks {
 		if err := s.close(); err != nil {
@@ -169,27 +229,87 @@ func (d *Dispatcher) runLocal() {
 	}
 }
 
-// Close stops taking alerts, writes what the local queue holds, and waits
-// for the HTTP queue to drain until ctx ends (then the rest is counted as
-// dropped).
-func (d *Dispatcher) Close(ctx context.Context) error {
+// writeLocal writes one alert to every local sink.
+func (d *Dispatcher) writeLocal(a *alert.Alert) {
+	line, err := d.format.Line(a)
+	if err != nil {
+		d.log.Error("cannot encode alert, dropped", "rule", a.Rule, "error", err)
+		d.localDrops.add(d.m, "local", "rejected", 1)
+		return
+	}
+	idle := !d.buffered || len(d.local) == 0
+	for _, s := range d.sinks {
+		err := s.write(a, line)
+		if err == nil && idle {
+			err = s.flush()
+		}
+		if err != nil {
+			d.m.OutputErrors.WithLabelValues(s.name()).Inc()
+			d.log.Error("output failed", "output", s.name(), "error", err)
+			continue
+		}
+		d.m.OutputWrites.WithLabelValues(s.name()).Inc()
+	}
+}
+
+// localGrace is how long the local outputs may still take to write their
+// queue once the shutdown deadline has passed: the HTTP output may have
+// used all of it, and the alerts that report its losses come after.
+const localGrace = time.Second
+
+// Close is CloseWith without a final report.
+func (d *Dispatcher) Close(ctx context.Context) error { return d.CloseWith(ctx, nil) }
+
+// CloseWith stops taking alerts and drains the outputs: first the HTTP
+// queue, until it is delivered or ctx ends (then what is left is counted as
+// lost, reason shutdown); then, when final is not nil, it calls final with
+// a send function whose alerts go to the local outputs only (a report of
+// what HTTP lost can still reach them); then it waits for the local
+// outputs to write their queue, until ctx ends or, when ctx has already
+// ended, for localGrace (then what is left is counted as lost).
+//
+// The outcome does not depend on timing once the outputs are done: the
+// error is nil exactly when nothing was left undelivered at shutdown;
+// otherwise it names each output and how many alerts it lost then. Losses
+// has the counts.
+func (d *Dispatcher) CloseWith(ctx context.Context, final func(send func(*alert.Alert))) error {
 	d.mu.Lock()
 	if d.closed {
 		d.mu.Unlock()
 		return errors.New("output: closed twice")
 	}
 	d.closed = true
-	close(d.local)
 	d.mu.Unlock()
+	var errs []error
 	if d.http != nil {
-		d.http.close(ctx)
+		if n := d.http.close(ctx); n > 0 {
+			errs = append(errs, fmt.Errorf("http_output: %d alert(s) not delivered to %s before the shutdown deadline", n, d.http.safeURL()))
+		}
+	}
+	if final != nil {
+		final(d.sendLocal)
+	}
+	close(d.local)
+	wait := ctx
+	if ctx.Err() != nil {
+		var cancel context.CancelFunc
+		wait, cancel = context.WithTimeout(context.Background(), localGrace)
+		defer cancel()
 	}
 	select {
 	case <-d.done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	case <-wait.Done():
+		select {
+		case <-d.done: // done as well: the outputs' state decides, not the select
+		default:
+			d.abandoned.Store(true)
+			if n := d.localPending.Load(); n > 0 {
+				d.localDrops.add(d.m, "local", "shutdown", uint64(n))
+				errs = append(errs, fmt.Errorf("%s: %d alert(s) not written before the shutdown deadline", d.Losses()[0].Output, n))
+			}
+		}
 	}
+	return errors.Join(errs...)
 }
 
 // DefaultStdout is where the stdout output writes.

@@ -37,7 +37,19 @@ type DropReporter struct {
 
 // Check compares the counters with what was last reported and raises the
 // alert when they grew and Interval has passed; it reports whether it did.
-func (r *DropReporter) Check(now time.Time) bool {
+func (r *DropReporter) Check(now time.Time) bool { return r.check(now, false, r.Emit) }
+
+// Final reports the drops not reported yet, whatever Interval says, through
+// emit (nil: Emit): the last report, at shutdown, once the outputs have
+// drained and counted what they could not deliver.
+func (r *DropReporter) Final(now time.Time, emit func(*alert.Alert)) bool {
+	if emit == nil {
+		emit = r.Emit
+	}
+	return r.check(now, true, emit)
+}
+
+func (r *DropReporter) check(now time.Time, force bool, emit func(*alert.Alert)) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var k, o uint64
@@ -55,11 +67,11 @@ func (r *DropReporter) Check(now time.Time) bool {
 	if iv == 0 {
 		iv = dropInterval
 	}
-	if !r.lastAlert.IsZero() && now.Sub(r.lastAlert) < iv {
+	if !force && !r.lastAlert.IsZero() && now.Sub(r.lastAlert) < iv {
 		return false
 	}
 	r.lastKernel, r.lastOutputs, r.lastAlert = k, o, now
-	r.Emit(DropAlert(now, r.Hostname, dk, do, k, o))
+	emit(DropAlert(now, r.Hostname, dk, do, k, o))
 	return true
 }
 

@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/nightjar-sec/nightjar/alert"
@@ -52,10 +51,11 @@ type httpSender struct {
 	m       *Metrics
 	log     *slog.Logger
 
-	dropped atomic.Uint64
-	stop    chan struct{} // closed to stop retrying (shutdown deadline)
-	done    chan struct{}
-	once    sync.Once
+	drops    drops
+	shutdown uint64        // lost at shutdown; written by run, read after done
+	stop     chan struct{} // closed to stop retrying (shutdown deadline)
+	done     chan struct{}
+	once     sync.Once
 }
 
 func newHTTP(o HTTPOptions, f Format, capacity int, m *Metrics, log *slog.Logger) (*httpSender, error) {
@@ -122,8 +122,7 @@ func (h *httpSender) enqueue(a *alert.Alert) bool {
 		h.m.QueueDepth.WithLabelValues("http").Set(float64(len(h.queue)))
 		return true
 	default:
-		h.dropped.Add(1)
-		h.m.OutputDropped.WithLabelValues("http", "queue_full").Inc()
+		h.drops.add(h.m, "http", "queue_full", 1)
 		return false
 	}
 }
@@ -135,17 +134,17 @@ func (h *httpSender) run() {
 		body, err := h.format.JSONBytes(a)
 		if err != nil {
 			h.log.Error("http_output: cannot encode alert, dropped", "rule", a.Rule, "error", err)
-			h.dropped.Add(1)
-			h.m.OutputDropped.WithLabelValues("http", "rejected").Inc()
+			h.drops.add(h.m, "http", "rejected", 1)
 			continue
 		}
 		if !h.deliver(body) {
 			// Stopped while retrying: what is left is lost.
-			n := 1 + len(h.queue)
-			h.dropped.Add(uint64(n))
-			h.m.OutputDropped.WithLabelValues("http", "shutdown").Add(float64(n))
+			n := uint64(1)
 			for range h.queue {
+				n++
 			}
+			h.shutdown = n
+			h.drops.add(h.m, "http", "shutdown", n)
 			return
 		}
 	}
@@ -168,8 +167,7 @@ func (h *httpSender) deliver(body []byte) bool {
 		d := outputs.Classify(err)
 		if !d.Retryable {
 			h.log.Error("http_output: alert rejected, dropped", "url", h.safeURL(), "error", d.Reason)
-			h.dropped.Add(1)
-			h.m.OutputDropped.WithLabelValues("http", "rejected").Inc()
+			h.drops.add(h.m, "http", "rejected", 1)
 			return true
 		}
 		if attempt == 0 {
@@ -221,8 +219,9 @@ func (h *httpSender) post(body []byte) error {
 func (h *httpSender) safeURL() string { return outputs.Scrub(h.shown, h.secrets...) }
 
 // close stops taking alerts and waits until the queue is delivered or ctx
-// ends; then it stops retrying and counts what was left as dropped.
-func (h *httpSender) close(ctx context.Context) {
+// ends; then it stops retrying and counts what was left as dropped. It
+// returns how many alerts were lost that way.
+func (h *httpSender) close(ctx context.Context) uint64 {
 	h.once.Do(func() { close(h.queue) })
 	select {
 	case <-h.done:
@@ -230,4 +229,5 @@ func (h *httpSender) close(ctx context.Context) {
 		close(h.stop)
 		<-h.done
 	}
+	return h.shutdown
 }

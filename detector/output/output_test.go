@@ -383,6 +383,116 @@ func TestDropReporterRateLimit(t *testing.T) {
 	}
 }
 
+// Close's outcome depends on what was delivered, not on which of two ready
+// channels a select picks: with the HTTP receiver down it reports the loss
+// every time, naming the output; with everything written it reports none,
+// even when the deadline has passed too.
+func TestCloseOutcomeIsDeterministic(t *testing.T) {
+	for i := range 20 {
+		var out lockedBuffer
+		d, err := New(Options{Format: Format{JSON: true}, QueueCapacity: 10, Logger: quiet(), Stdout: &out,
+			HTTP: &HTTPOptions{URL: "http://u:pw@127.0.0.1:1/", MinBackoff: 5 * time.Millisecond}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Send(testAlert(i))
+		waitFor(t, func() bool { return strings.Contains(out.b.String(), "\n") }) // local output done
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		err = d.Close(ctx)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), "http_output: 1 alert(s) not delivered to http://u:xxxxx@127.0.0.1:1/") {
+			t.Fatalf("run %d: Close with the receiver down: %v", i, err)
+		}
+		if strings.Contains(err.Error(), "pw") {
+			t.Fatalf("the password is in the error: %v", err)
+		}
+		if l := d.Losses(); len(l) != 2 || l[0] != (Loss{Output: "stdout_output"}) ||
+			l[1] != (Loss{Output: "http_output", Shutdown: 1}) || d.Dropped() != 1 {
+			t.Fatalf("run %d: losses %+v, dropped %d", i, l, d.Dropped())
+		}
+
+		d, _ = New(Options{Format: Format{JSON: true}, QueueCapacity: 10, Logger: quiet(), Stdout: &out})
+		d.Send(testAlert(i))
+		ctx, cancel = context.WithCancel(context.Background())
+		cancel() // the deadline passed; the local output still writes its queue
+		if err := d.Close(ctx); err != nil || d.Dropped() != 0 {
+			t.Fatalf("run %d: everything written, yet %v (dropped %d)", i, err, d.Dropped())
+		}
+	}
+}
+
+// The final report goes to the local outputs after the HTTP output has
+// given up, so the internal alert for its loss is written.
+func TestCloseWithFinalReportsHTTPLoss(t *testing.T) {
+	var out lockedBuffer
+	m := NewMetrics()
+	d, _ := New(Options{Format: Format{JSON: true, IncludeOutput: true}, QueueCapacity: 10, Logger: quiet(), Metrics: m, Stdout: &out,
+		HTTP: &HTTPOptions{URL: "http://127.0.0.1:1/", MinBackoff: 5 * time.Millisecond}})
+	r := &DropReporter{Outputs: d.Dropped, Emit: d.Send, Hostname: "h"}
+	d.Send(testAlert(1))
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err := d.CloseWith(ctx, func(send func(*alert.Alert)) { r.Final(time.Now(), send) })
+	if err == nil {
+		t.Fatal("no error for the undelivered alert")
+	}
+	lines := strings.Split(strings.TrimSpace(out.b.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[1], `"rule":"Nightjar dropped events"`) ||
+		!strings.Contains(lines[1], "output_drops=1 ") {
+		t.Fatalf("stdout: want the alert and the internal alert for the HTTP loss:\n%s", out.b.String())
+	}
+	if got := testutil.ToFloat64(m.OutputDropped.WithLabelValues("http", "shutdown")); got != 1 {
+		t.Fatalf("shutdown drops %v", got)
+	}
+}
+
+// A local output that never finishes writing: Close gives up at the
+// deadline and counts what the local queue still held, naming the outputs.
+func TestCloseCountsUnwrittenLocalAlerts(t *testing.T) {
+	stuck := &blockingWriter{release: make(chan struct{})}
+	defer close(stuck.release)
+	d, _ := New(Options{Format: Format{}, QueueCapacity: 10, Logger: quiet(), Stdout: stuck})
+	for i := range 3 {
+		d.Send(testAlert(i))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	err := d.Close(ctx)
+	if err == nil || !strings.Contains(err.Error(), "stdout_output: 3 alert(s) not written") {
+		t.Fatalf("Close: %v", err)
+	}
+	if l := d.Losses(); len(l) != 1 || l[0].Shutdown != 3 || d.Dropped() != 3 {
+		t.Fatalf("losses %+v", l)
+	}
+}
+
+type blockingWriter struct{ release chan struct{} }
+
+func (w *blockingWriter) Write(p []byte) (int, error) { <-w.release; return len(p), nil }
+
+func TestDropReporterFinalIgnoresInterval(t *testing.T) {
+	var outputs uint64 = 1
+	var alerts, finals []*alert.Alert
+	r := &DropReporter{Outputs: func() uint64 { return outputs }, Emit: func(a *alert.Alert) { alerts = append(alerts, a) }}
+	t0 := time.Now()
+	if !r.Check(t0) {
+		t.Fatal("no alert")
+	}
+	outputs = 3
+	if r.Check(t0.Add(time.Second)) {
+		t.Fatal("Check within the interval")
+	}
+	if !r.Final(t0.Add(time.Second), func(a *alert.Alert) { finals = append(finals, a) }) {
+		t.Fatal("Final must report what grew, whatever the interval")
+	}
+	if len(alerts) != 1 || len(finals) != 1 || finals[0].OutputFields["n_drops_output"] != uint64(2) {
+		t.Fatalf("alerts %d, finals %+v", len(alerts), finals)
+	}
+	if r.Final(t0.Add(2*time.Second), nil) {
+		t.Fatal("Final without new drops")
+	}
+}
+
 // A password in http_output.url never reaches the log, however short
 // (outputs.Scrub leaves values under 4 bytes alone).
 func TestHTTPLogsHideShortPassword(t *testing.T) {
