@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -220,14 +221,21 @@ func validateRules(t *testing.T, paths ...string) error {
 	return nil
 }
 
-// dockerfile is the instructions of one recipe, continuation lines joined.
-func dockerfile(t *testing.T, name string) [][]string {
+// stage is one build stage of a recipe (FROM ... [AS name]) and its
+// instructions, continuation lines joined.
+type stage struct {
+	name string
+	ins  [][]string
+}
+
+// dockerfile is the stages of one recipe; the last is the image.
+func dockerfile(t *testing.T, name string) []stage {
 	f, err := os.Open(filepath.Join(root, "deploy/docker", name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var out [][]string
+	var out []stage
 	var cur string
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
@@ -239,10 +247,51 @@ func dockerfile(t *testing.T, name string) [][]string {
 			cur += strings.TrimSuffix(line, "\\") + " "
 			continue
 		}
-		out = append(out, strings.Fields(cur+line))
+		ins := strings.Fields(cur + line)
 		cur = ""
+		if strings.EqualFold(ins[0], "FROM") {
+			st := stage{}
+			if len(ins) == 4 && strings.EqualFold(ins[2], "AS") {
+				st.name = ins[3]
+			}
+			out = append(out, st)
+			continue
+		}
+		if len(out) == 0 {
+			t.Fatalf("%s: %s before FROM", name, ins[0])
+		}
+		out[len(out)-1].ins = append(out[len(out)-1].ins, ins)
+	}
+	if len(out) == 0 {
+		t.Fatalf("%s: no FROM", name)
 	}
 	return out
+}
+
+// copyArgs splits a COPY instruction into its flags (--from, --chown),
+// sources and destination.
+func copyArgs(ins []string) (flags map[string]string, srcs []string, dst string) {
+	flags = map[string]string{}
+	args := ins[1:]
+	for len(args) > 0 && strings.HasPrefix(args[0], "--") {
+		k, v, _ := strings.Cut(strings.TrimPrefix(args[0], "--"), "=")
+		flags[k] = v
+		args = args[1:]
+	}
+	if len(args) < 2 {
+		return flags, nil, ""
+	}
+	return flags, args[:len(args)-1], args[len(args)-1]
+}
+
+// execForm is the argument list of an exec-form instruction tail
+// (["/usr/bin/x", "y"]).
+func execForm(t *testing.T, words []string) []string {
+	var v []string
+	if err := json.Unmarshal([]byte(strings.Join(words, " ")), &v); err != nil {
+		t.Fatalf("not an exec-form list: %v: %v", words, err)
+	}
+	return v
 }
 
 func TestImageRecipes(t *testing.T) {
@@ -252,12 +301,43 @@ func TestImageRecipes(t *testing.T) {
 		nonRoot      bool
 	}{{"sidekick.Dockerfile", "nightjar-sidekick", true}, {"nightjar.Dockerfile", "nightjar", false}} {
 		t.Run(c.file, func(t *testing.T) {
-			var copied, user, entry bool
-			for _, ins := range dockerfile(t, c.file) {
+			stages := dockerfile(t, c.file)
+			image := stages[len(stages)-1]
+			built := map[string]stage{}
+			for _, st := range stages[:len(stages)-1] {
+				built[st.name] = st
+			}
+			var copied, entry bool
+			var user string
+			var entrypoint, health []string
+			var queueDir string
+			chowned := map[string]int{} // destination -> instruction index, for COPY --chown=<USER>
+			chowns := map[string]string{}
+			volumes := map[string]int{}
+			for i, ins := range image.ins {
 				switch strings.ToUpper(ins[0]) {
 				case "COPY":
-					src := ins[1]
-					if strings.HasPrefix(src, "bin/") {
+					flags, srcs, dst := copyArgs(ins)
+					if len(srcs) != 1 {
+						t.Errorf("%v: want one source and a destination", ins)
+						continue
+					}
+					src := srcs[0]
+					if from, ok := flags["from"]; ok {
+						// Made in an earlier stage: a RUN there must create it.
+						st, ok := built[from]
+						if !ok {
+							t.Errorf("%v: no stage %q", ins, from)
+						}
+						made := false
+						for _, r := range st.ins {
+							line := strings.Join(r, " ")
+							made = made || strings.EqualFold(r[0], "RUN") && strings.Contains(line, "mkdir") && strings.Contains(line, src)
+						}
+						if !made {
+							t.Errorf("%v: stage %q has no RUN that makes %s", ins, from, src)
+						}
+					} else if strings.HasPrefix(src, "bin/") {
 						// make build put the binary there.
 						if _, err := os.Stat(filepath.Join(bin, strings.TrimPrefix(src, "bin/"))); err != nil {
 							t.Errorf("COPY %s: make build did not produce it: %v", src, err)
@@ -266,26 +346,73 @@ func TestImageRecipes(t *testing.T) {
 					} else if _, err := os.Stat(filepath.Join(root, src)); err != nil {
 						t.Errorf("COPY %s: %v", src, err)
 					}
+					if ch, ok := flags["chown"]; ok {
+						chowned[filepath.Clean(dst)], chowns[filepath.Clean(dst)] = i, ch
+					}
 				case "USER":
-					user = ins[1] != "0" && ins[1] != "root"
+					user = ins[1]
+				case "VOLUME":
+					for _, v := range execForm(t, ins[1:]) {
+						volumes[filepath.Clean(v)] = i
+					}
 				case "ENV":
-					k, _, _ := strings.Cut(ins[1], "=")
+					k, v, _ := strings.Cut(ins[1], "=")
 					if c.binary == "nightjar-sidekick" && !sidekickEnv(t)[k] {
 						t.Errorf("ENV %s is not a sidekick setting", k)
+					}
+					if k == "QUEUE_DIR" {
+						queueDir = v
 					}
 				case "EXPOSE":
 					if ins[1] != fmt.Sprint(config.Default().ListenPort) {
 						t.Errorf("EXPOSE %s, the sidekick listens on %d", ins[1], config.Default().ListenPort)
 					}
 				case "ENTRYPOINT":
-					entry = strings.Contains(strings.Join(ins[1:], " "), "/usr/bin/"+c.binary)
+					entrypoint = execForm(t, ins[1:])
+					entry = len(entrypoint) > 0 && entrypoint[0] == "/usr/bin/"+c.binary
+				case "HEALTHCHECK":
+					for j, w := range ins {
+						if w == "CMD" {
+							health = execForm(t, ins[j+1:])
+						}
+					}
 				}
 			}
 			if !copied || !entry {
 				t.Errorf("the recipe must COPY bin/%s and run it (copied=%v entrypoint=%v)", c.binary, copied, entry)
 			}
-			if user != c.nonRoot {
-				t.Errorf("non-root user = %v, want %v", user, c.nonRoot)
+			if nonRoot := user != "" && user != "0" && user != "root" && !strings.HasPrefix(user, "0:"); nonRoot != c.nonRoot {
+				t.Errorf("non-root user = %v (USER %q), want %v", nonRoot, user, c.nonRoot)
+			}
+			// A volume must exist in the image, owned by the user that
+			// writes to it: Docker makes a missing mount point, or a fresh
+			// named volume, root's otherwise. And it must be made before
+			// VOLUME, after which changes to the path are discarded.
+			for vol, at := range volumes {
+				if !c.nonRoot {
+					continue
+				}
+				i, ok := chowned[vol]
+				switch {
+				case !ok:
+					t.Errorf("VOLUME %s: no COPY --chown=%s creates it, so it is root's and USER %s cannot write to it", vol, user, user)
+				case chowns[vol] != user:
+					t.Errorf("VOLUME %s: created with --chown=%s, but the image runs as USER %s", vol, chowns[vol], user)
+				case i > at:
+					t.Errorf("VOLUME %s: created after VOLUME, which discards it", vol)
+				}
+			}
+			if queueDir != "" {
+				inVolume := false
+				for vol := range volumes {
+					inVolume = inVolume || queueDir == vol || strings.HasPrefix(queueDir, vol+"/")
+				}
+				if !inVolume {
+					t.Errorf("QUEUE_DIR=%s is not on a VOLUME (%v)", queueDir, volumes)
+				}
+			}
+			if len(health) < 2 || health[0] != "/usr/bin/"+c.binary || health[1] != "healthcheck" {
+				t.Errorf("HEALTHCHECK CMD %v: want /usr/bin/%s healthcheck", health, c.binary)
 			}
 		})
 	}
