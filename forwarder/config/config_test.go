@@ -492,3 +492,27 @@ func TestCheckCertFromEnvironment(t *testing.T) {
 		t.Fatalf("all false: %v", m)
 	}
 }
+
+// falcosidekick's aws.checkidentity and aws.lambda.logtype, by environment.
+func TestAWSCheckIdentityAndLogTypeFromEnvironment(t *testing.T) {
+	withAWS := []outputs.Type{webhook.Type, lambda.Type}
+	c, err := Parse(nil, []string{"AWS_LAMBDA_FUNCTIONNAME=fn"}, withAWS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := c.Outputs[0].Config.(*lambda.Config)
+	if l.CheckIdentity || l.Lambda.LogType != "Tail" {
+		t.Fatalf("defaults: checkidentity %v logtype %q", l.CheckIdentity, l.Lambda.LogType)
+	}
+	c, err = Parse(nil, []string{"AWS_LAMBDA_FUNCTIONNAME=fn", "AWS_CHECKIDENTITY=true", "AWS_LAMBDA_LOGTYPE=none"}, withAWS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l = c.Outputs[0].Config.(*lambda.Config)
+	if !l.CheckIdentity || l.Lambda.LogType != "None" {
+		t.Fatalf("from the environment: checkidentity %v logtype %q", l.CheckIdentity, l.Lambda.LogType)
+	}
+	if _, err := Parse(nil, []string{"AWS_LAMBDA_FUNCTIONNAME=fn", "AWS_LAMBDA_LOGTYPE=verbose"}, withAWS); err == nil || !strings.HasPrefix(err.Error(), "aws.lambda.logtype") {
+		t.Fatalf("AWS_LAMBDA_LOGTYPE=verbose: %v", err)
+	}
+}

@@ -1,8 +1,9 @@
 // Package lambda invokes an AWS Lambda function with each alert's JSON as
 // payload, with github.com/aws/aws-sdk-go-v2. Keys are falcosidekick's:
 // aws.lambda.functionname (AWS_LAMBDA_FUNCTIONNAME),
-// aws.lambda.invocationtype, aws.lambda.minimumpriority, aws.region,
-// aws.accesskeyid, aws.secretaccesskey, aws.rolearn and aws.externalid.
+// aws.lambda.invocationtype, aws.lambda.logtype, aws.lambda.minimumpriority,
+// aws.region, aws.accesskeyid, aws.secretaccesskey, aws.rolearn,
+// aws.externalid and aws.checkidentity.
 // Everything else comes from the
 // SDK's standard chain (AWS_ACCESS_KEY_ID, profiles, web identity, IMDS,
 // AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_LAMBDA).
@@ -10,6 +11,7 @@ package lambda
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -58,8 +61,29 @@ type Config struct {
 	// trust policy asks for one.
 	RoleARN    string         `yaml:"rolearn"`
 	ExternalID outputs.Secret `yaml:"externalid"`
-	Lambda     LambdaConfig   `yaml:"lambda"`
+	// CheckIdentity, when true, has New call STS GetCallerIdentity with
+	// the credentials the output will use (the role's, with rolearn), and
+	// refuse to start when that fails, as falcosidekick checks at start.
+	// Unlike falcosidekick it defaults to false: see DefaultCheckIdentity.
+	CheckIdentity bool         `yaml:"checkidentity"`
+	Lambda        LambdaConfig `yaml:"lambda"`
 }
+
+// DefaultCheckIdentity is aws.checkidentity's default. falcosidekick's is
+// true, and it then drops its AWS outputs when the call fails. Here a
+// failed check stops start-up (nothing is dropped silently), so true by
+// default would make STS a start-up dependency for every existing Lambda
+// set-up (and the sidekick's end-to-end test, whose local Lambda endpoint
+// does not answer STS). Without the check, bad credentials show on the
+// first delivery: a 401/403 from Lambda, a permanent failure, in the logs,
+// /healthz and the dead letters.
+const DefaultCheckIdentity = false
+
+// Log types (aws.lambda.logtype).
+const (
+	LogTail = "Tail"
+	LogNone = "None"
+)
 
 // LambdaConfig is the aws.lambda section.
 type LambdaConfig struct {
@@ -68,11 +92,17 @@ type LambdaConfig struct {
 	// InvocationType is RequestResponse (default: wait for the function,
 	// so that its failure is a failed delivery) or Event (asynchronous).
 	InvocationType string `yaml:"invocationtype"`
+	// LogType is Tail (default, as in falcosidekick: Lambda returns the
+	// end of the function's log, which a function error's reason then
+	// quotes) or None. It applies to RequestResponse only; with Event it
+	// is not sent.
+	LogType string `yaml:"logtype"`
 }
 
 // NewConfig returns the defaults.
 func NewConfig() *Config {
-	return &Config{Lambda: LambdaConfig{Common: outputs.DefaultCommon(), InvocationType: RequestResponse}}
+	return &Config{CheckIdentity: DefaultCheckIdentity,
+		Lambda: LambdaConfig{Common: outputs.DefaultCommon(), InvocationType: RequestResponse, LogType: LogTail}}
 }
 
 // Enabled reports whether a function name is set.
@@ -97,6 +127,14 @@ func (c *Config) Validate() error {
 	default:
 		return &outputs.ConfigError{Key: "aws.lambda.invocationtype", Problem: fmt.Sprintf("%q is not RequestResponse or Event", c.Lambda.InvocationType)}
 	}
+	switch strings.ToLower(c.Lambda.LogType) {
+	case "tail":
+		c.Lambda.LogType = LogTail
+	case "none":
+		c.Lambda.LogType = LogNone
+	default:
+		return &outputs.ConfigError{Key: "aws.lambda.logtype", Problem: fmt.Sprintf("%q is not Tail or None", c.Lambda.LogType)}
+	}
 	if c.AccessKeyID.IsSet() != c.SecretAccessKey.IsSet() {
 		return &outputs.ConfigError{Key: "aws.secretaccesskey", Problem: "aws.accesskeyid and aws.secretaccesskey go together"}
 	}
@@ -114,11 +152,13 @@ type Lambda struct {
 	client   *lambda.Client
 	function string
 	invoke   types.InvocationType
+	logType  types.LogType // "" with Event
 	secrets  []string
 }
 
 // New builds the output and its one client; call Validate first. It loads
-// the SDK's configuration (environment, shared files) but makes no request.
+// the SDK's configuration (environment, shared files); it makes no request
+// unless aws.checkidentity is true.
 func (c *Config) New() (outputs.Output, error) {
 	opts := []func(*config.LoadOptions) error{
 		config.WithHTTPClient(awshttp.NewBuildableClient().WithTimeout(c.Lambda.Timeout).WithTransportOptions(
@@ -161,12 +201,34 @@ func (c *Config) New() (outputs.Output, error) {
 	}
 	// Longest first, so that a part is never scrubbed before the whole.
 	sort.Slice(secrets, func(i, j int) bool { return len(secrets[i]) > len(secrets[j]) })
-	return &Lambda{
+	if c.CheckIdentity {
+		if err := checkIdentity(cfg, c.Lambda.Timeout, secrets); err != nil {
+			return nil, err
+		}
+	}
+	l := &Lambda{
 		client:   lambda.NewFromConfig(cfg),
 		function: c.Lambda.FunctionName,
 		invoke:   types.InvocationType(c.Lambda.InvocationType),
 		secrets:  secrets,
-	}, nil
+	}
+	if l.invoke == types.InvocationTypeRequestResponse {
+		l.logType = types.LogType(c.Lambda.LogType)
+	}
+	return l, nil
+}
+
+// checkIdentity calls STS GetCallerIdentity with the output's credentials
+// (aws.checkidentity): an error means they do not work. The SDK sends it to
+// STS's regional endpoint, or AWS_ENDPOINT_URL_STS / AWS_ENDPOINT_URL.
+func checkIdentity(cfg aws.Config, timeout time.Duration, secrets []string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if _, err := sts.NewFromConfig(cfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}); err != nil {
+		return &outputs.ConfigError{Key: "aws.checkidentity", Problem: "STS GetCallerIdentity failed, so the AWS credentials do not work (set aws.checkidentity to false to skip this check): " +
+			outputs.Scrub(err.Error(), secrets...)}
+	}
+	return nil
 }
 
 // secretEnv are the variables through which the SDK's chain takes
@@ -197,6 +259,7 @@ func (l *Lambda) Send(ctx context.Context, a *alert.Alert) error {
 	out, err := l.client.Invoke(ctx, &lambda.InvokeInput{
 		FunctionName:   aws.String(l.function),
 		InvocationType: l.invoke,
+		LogType:        l.logType,
 		Payload:        payload,
 	})
 	if err != nil {
@@ -206,7 +269,11 @@ func (l *Lambda) Send(ctx context.Context, a *alert.Alert) error {
 		// The function ran and failed (Handled or Unhandled): the alert was
 		// not processed. Its own code may recover (a dependency back up),
 		// so this is retried until the message's max age.
-		return outputs.Retryable(outputs.Scrub(fmt.Sprintf("function error (%s): %s", *out.FunctionError, errorMessage(out.Payload)), l.secrets...), 0)
+		reason := fmt.Sprintf("function error (%s): %s", *out.FunctionError, errorMessage(out.Payload))
+		if tail := logTail(out.LogResult); tail != "" {
+			reason += "; log: " + tail
+		}
+		return outputs.Retryable(outputs.Scrub(reason, l.secrets...), 0)
 	}
 	return nil
 }
@@ -232,6 +299,40 @@ func (l *Lambda) classify(err error) error {
 		return outputs.StatusError(re.HTTPStatusCode(), retryAfter, text, l.secrets...)
 	}
 	return outputs.TransportError(err, l.secrets...)
+}
+
+// maxLogTail bounds the end of a function's log quoted in its error.
+const maxLogTail = 512
+
+// logTail returns the end of the function's log that Lambda returned with
+// LogType Tail (base64, up to 4 KB), without the runtime's START, END and
+// REPORT lines, on one line (" | " between lines), at most maxLogTail
+// bytes; "" when there is none.
+func logTail(b64 *string) string {
+	if b64 == nil || *b64 == "" {
+		return ""
+	}
+	raw, err := base64.StdEncoding.DecodeString(*b64)
+	if err != nil || !utf8.Valid(raw) {
+		return ""
+	}
+	var lines []string
+	for _, ln := range strings.Split(string(raw), "\n") {
+		ln = strings.TrimSpace(ln)
+		if ln == "" || strings.HasPrefix(ln, "START RequestId:") || strings.HasPrefix(ln, "END RequestId:") || strings.HasPrefix(ln, "REPORT RequestId:") {
+			continue
+		}
+		lines = append(lines, ln)
+	}
+	s := strings.Join(lines, " | ")
+	if len(s) > maxLogTail {
+		s = s[len(s)-maxLogTail:]
+		for !utf8.RuneStart(s[0]) { // do not start inside a character
+			s = s[1:]
+		}
+		s = "…" + s
+	}
+	return s
 }
 
 // errorMessage extracts errorType and errorMessage from a function's error

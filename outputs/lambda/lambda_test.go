@@ -2,6 +2,7 @@ package lambda
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net"
@@ -10,8 +11,10 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nightjar-sec/nightjar/alert"
 	"github.com/nightjar-sec/nightjar/outputs"
@@ -351,5 +354,127 @@ func TestEnvironmentCredentialsAreScrubbed(t *testing.T) {
 				t.Fatalf("error %v", err)
 			}
 		})
+	}
+}
+
+// aws.lambda.logtype: Tail (the default, falcosidekick's) asks Lambda for
+// the end of the function's log, which a function error's reason then
+// quotes without the runtime's bookkeeping lines; None does not; with
+// Event the log type is not sent (it applies to synchronous calls only).
+func TestLogType(t *testing.T) {
+	log := "START RequestId: r1 Version: $LATEST\n2026-11-29T16:31:57Z r1 ERROR connecting to the SIEM: refused\nEND RequestId: r1\nREPORT RequestId: r1 Duration: 3.1 ms\n"
+	type seen struct{ logType string }
+	ch := make(chan seen, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ch <- seen{r.Header.Get("X-Amz-Log-Type")}
+		if r.Header.Get("X-Amz-Invocation-Type") == "Event" {
+			w.WriteHeader(202)
+			return
+		}
+		if r.Header.Get("X-Amz-Log-Type") == "Tail" {
+			w.Header().Set("X-Amz-Log-Result", base64.StdEncoding.EncodeToString([]byte(log)))
+		}
+		w.Header().Set("X-Amz-Function-Error", "Unhandled")
+		io.WriteString(w, `{"errorMessage":"downstream refused","errorType":"Error"}`)
+	}))
+	defer srv.Close()
+	awsEnv(t, srv.URL)
+
+	err := build(t, nil).Send(context.Background(), testAlert())
+	if s := outputstest.Recv(t, ch); s.logType != "Tail" {
+		t.Fatalf("default log type %q", s.logType)
+	}
+	if d := outputs.Classify(err); d == nil || !strings.HasSuffix(d.Reason, "downstream refused; log: 2026-11-29T16:31:57Z r1 ERROR connecting to the SIEM: refused") {
+		t.Fatalf("function error with the log's tail: %#v", d)
+	}
+
+	err = build(t, func(c *Config) { c.Lambda.LogType = "none" }).Send(context.Background(), testAlert())
+	if s := outputstest.Recv(t, ch); s.logType != "None" {
+		t.Fatalf("log type none: %q", s.logType)
+	}
+	if d := outputs.Classify(err); d == nil || strings.Contains(d.Reason, "log:") || !strings.Contains(d.Reason, "downstream refused") {
+		t.Fatalf("function error without a log: %#v", d)
+	}
+
+	if err := build(t, func(c *Config) { c.Lambda.InvocationType = Event }).Send(context.Background(), testAlert()); err != nil {
+		t.Fatal(err)
+	}
+	if s := outputstest.Recv(t, ch); s.logType != "" {
+		t.Fatalf("log type %q sent with Event", s.logType)
+	}
+
+	c := NewConfig()
+	c.Lambda.FunctionName, c.Lambda.LogType = "fn", "Full"
+	if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), "aws.lambda.logtype") {
+		t.Fatalf("logtype Full: %v", err)
+	}
+}
+
+// A long log is cut to its end, on a character boundary.
+func TestLogTailIsBounded(t *testing.T) {
+	b64 := base64.StdEncoding.EncodeToString([]byte(strings.Repeat("é", 1000) + "\nlast line"))
+	got := logTail(&b64)
+	if len(got) > maxLogTail+len("…") || !strings.HasPrefix(got, "…é") || !strings.HasSuffix(got, " | last line") || !utf8.ValidString(got) {
+		t.Fatalf("tail %q (%d bytes)", got, len(got))
+	}
+}
+
+// aws.checkidentity: when true, New calls STS GetCallerIdentity (at
+// AWS_ENDPOINT_URL_STS here), signed with the output's credentials, and
+// refuses to build the output when it fails, naming the key and never the
+// secret. Off, the default, STS is not called.
+func TestCheckIdentity(t *testing.T) {
+	var fail atomic.Bool
+	ch := make(chan string, 4)
+	stsSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		ch <- r.PostForm.Get("Action")
+		auth := r.Header.Get("Authorization")
+		if fail.Load() || r.URL.Path != "/" || r.PostForm.Get("Action") != "GetCallerIdentity" ||
+			!strings.Contains(auth, "Credential="+accessKey+"/") || !strings.Contains(auth, "/us-east-1/sts/aws4_request") {
+			w.WriteHeader(403)
+			io.WriteString(w, `<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>InvalidClientTokenId</Code>`+
+				`<Message>The security token included in the request is invalid: `+secretKey+`</Message></Error><RequestId>r1</RequestId></ErrorResponse>`)
+			return
+		}
+		w.Header().Set("Content-Type", "text/xml")
+		io.WriteString(w, `<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult>`+
+			`<Arn>arn:aws:iam::123456789012:user/falco</Arn><UserId>AIDAFALCO</UserId><Account>123456789012</Account>`+
+			`</GetCallerIdentityResult><ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata></GetCallerIdentityResponse>`)
+	}))
+	defer stsSrv.Close()
+	_, lambdaCh := server(t, func(w http.ResponseWriter) { io.WriteString(w, `{}`) })
+	t.Setenv("AWS_ENDPOINT_URL_STS", stsSrv.URL)
+
+	if NewConfig().CheckIdentity {
+		t.Fatal("checkidentity is on by default")
+	}
+	if err := build(t, nil).Send(context.Background(), testAlert()); err != nil {
+		t.Fatal(err)
+	}
+	outputstest.Recv(t, lambdaCh)
+	if len(ch) != 0 {
+		t.Fatalf("STS called with checkidentity off: %s", <-ch)
+	}
+
+	if err := build(t, func(c *Config) { c.CheckIdentity = true }).Send(context.Background(), testAlert()); err != nil {
+		t.Fatal(err)
+	}
+	if a := outputstest.Recv(t, ch); a != "GetCallerIdentity" {
+		t.Fatalf("STS action %q", a)
+	}
+	outputstest.Recv(t, lambdaCh)
+
+	fail.Store(true)
+	c := NewConfig()
+	c.Lambda.FunctionName, c.CheckIdentity = "alerts-fn", true
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.New()
+	outputstest.Recv(t, ch)
+	if err == nil || !strings.HasPrefix(err.Error(), "aws.checkidentity: STS GetCallerIdentity failed") ||
+		!strings.Contains(err.Error(), "InvalidClientTokenId") || strings.Contains(err.Error(), secretKey) {
+		t.Fatalf("failed check: %v", err)
 	}
 }
