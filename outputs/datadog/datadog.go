@@ -8,9 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/DataDog/datadog-api-client-go/v2/api/datadog"
 	"github.com/DataDog/datadog-api-client-go/v2/api/datadogV1"
@@ -159,7 +162,7 @@ func (d *Datadog) Send(ctx context.Context, a *alert.Alert) error {
 		return nil
 	}
 	if resp != nil && (resp.StatusCode < 200 || resp.StatusCode >= 300) {
-		return outputs.StatusError(resp.StatusCode, resp.Header.Get("Retry-After"), errorText(err), d.key)
+		return outputs.StatusError(resp.StatusCode, retryAfter(resp), errorText(err), d.key)
 	}
 	if resp != nil {
 		// 2xx with an answer the client could not decode: Datadog took
@@ -167,6 +170,28 @@ func (d *Datadog) Send(ctx context.Context, a *alert.Alert) error {
 		return nil
 	}
 	return outputs.TransportError(err, d.key)
+}
+
+// MaxRateLimitReset bounds the wait that X-RateLimit-Reset asks for: the
+// dispatcher's longest backoff by default (queue.retrymax, 5m). A limit
+// that resets later (an hourly one) is asked again after that, and answers
+// 429 with what is left.
+const MaxRateLimitReset = 5 * time.Minute
+
+// retryAfter is the wait a failed answer asks for, as Retry-After's value.
+// Datadog's API answers a rate-limited request with 429 and its rate-limit
+// headers, X-RateLimit-Reset being the seconds until the limit resets,
+// rather than Retry-After; that is used, bounded by MaxRateLimitReset,
+// when a 429 has no Retry-After (which a proxy may set, and wins).
+func retryAfter(resp *http.Response) string {
+	if v := resp.Header.Get("Retry-After"); v != "" || resp.StatusCode != http.StatusTooManyRequests {
+		return v
+	}
+	secs, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("X-RateLimit-Reset")))
+	if err != nil || secs <= 0 {
+		return ""
+	}
+	return strconv.Itoa(min(secs, int(MaxRateLimitReset/time.Second)))
 }
 
 // errorText returns Datadog's own explanation: {"errors":["..."]}.

@@ -195,3 +195,46 @@ func TestCheckCert(t *testing.T) {
 		t.Fatalf("requests: %s and %d more", p, len(ch))
 	}
 }
+
+// Datadog's API answers a rate-limited request with 429 and
+// X-RateLimit-Reset (seconds until the limit resets), not Retry-After: the
+// wait is taken from it, bounded; Retry-After wins when present, and the
+// header means nothing on other statuses.
+func TestRateLimitReset(t *testing.T) {
+	for _, tc := range []struct {
+		status            int
+		retryAfter, reset string
+		after             time.Duration
+	}{
+		{429, "", "17", 17 * time.Second},
+		{429, "", "86400", MaxRateLimitReset},
+		{429, "3", "17", 3 * time.Second},
+		{429, "", "soon", 0},
+		{429, "", "-5", 0},
+		{500, "", "17", 0},
+	} {
+		ch := make(chan struct{}, 1)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ch <- struct{}{}
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("X-RateLimit-Limit", "1000")
+			w.Header().Set("X-RateLimit-Period", "3600")
+			w.Header().Set("X-RateLimit-Remaining", "0")
+			w.Header().Set("X-RateLimit-Reset", tc.reset)
+			w.Header().Set("X-RateLimit-Name", "events")
+			if tc.retryAfter != "" {
+				w.Header().Set("Retry-After", tc.retryAfter)
+			}
+			w.WriteHeader(tc.status)
+			io.WriteString(w, `{"errors":["Rate limit exceeded"]}`)
+		}))
+		c := NewConfig()
+		c.APIKey, c.Host = apiKey, srv.URL
+		err := build(t, c).Send(context.Background(), testAlert())
+		outputstest.Recv(t, ch)
+		srv.Close()
+		if d := outputs.Classify(err); d == nil || !d.Retryable || d.StatusCode != tc.status || d.RetryAfter != tc.after {
+			t.Errorf("%d Retry-After %q X-RateLimit-Reset %q: classified as %#v, want retry after %s", tc.status, tc.retryAfter, tc.reset, d, tc.after)
+		}
+	}
+}
