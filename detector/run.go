@@ -222,11 +222,6 @@ type eventSource interface {
 
 // runEngine is the daemon proper.
 func runEngine(ctx context.Context, o Options, cfg *Config, src *field.Source, rs *rules.Ruleset) error {
-	if o.Duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.Duration)
-		defer cancel()
-	}
 	hostname := cfg.HostnameOrDefault()
 	metrics := output.NewMetrics()
 	disp, err := output.New(outputOptions(cfg, metrics))
@@ -360,13 +355,6 @@ func runEngine(ctx context.Context, o Options, cfg *Config, src *field.Source, r
 	const pollInterval = 250 * time.Millisecond
 	var stopping atomic.Bool
 	loopDone := make(chan struct{})
-	go func() {
-		select {
-		case <-ctx.Done():
-			stopping.Store(true)
-		case <-loopDone:
-		}
-	}()
 	if capture != nil {
 		capture.SetDeadline(time.Now().Add(pollInterval))
 	}
@@ -376,6 +364,26 @@ func runEngine(ctx context.Context, o Options, cfg *Config, src *field.Source, r
 		// Tests and operators wait for this line: everything is set up.
 		slog.Info("capturing", "syscalls", strings.Join(capture.Attached(), ","), "ring_bytes", cfg.RingSize())
 	}
+	// -M counts from here, as Falco's does: seconds of capture (or of
+	// replay), not of start-up (loading the eBPF programs takes a second
+	// or more).
+	var timeUp <-chan time.Time
+	if o.Duration > 0 {
+		t := time.NewTimer(o.Duration)
+		defer t.Stop()
+		timeUp = t.C
+	}
+	go func() {
+		select {
+		case <-ctx.Done():
+			slog.Info("stopping", "reason", "signal")
+		case <-timeUp:
+			slog.Info("stopping", "reason", "-M "+o.Duration.String()+" of capture done")
+		case <-loopDone:
+			return
+		}
+		stopping.Store(true)
+	}()
 	var procs *procScaler
 	if capture != nil && o.ScaleProcs {
 		procs = newProcScaler(cfg.RingSize())
