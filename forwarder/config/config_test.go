@@ -516,3 +516,14 @@ func TestAWSCheckIdentityAndLogTypeFromEnvironment(t *testing.T) {
 		t.Fatalf("AWS_LAMBDA_LOGTYPE=verbose: %v", err)
 	}
 }
+
+// DATADOG_HOST pasted with the API key in its query stops start-up without
+// printing the key.
+func TestDatadogHostErrorHidesKey(t *testing.T) {
+	const key = "0123456789abcdefdd0123456789abcd"
+	_, err := Parse(nil, []string{"DATADOG_APIKEY=" + key, "DATADOG_HOST=https://api.datadoghq.com/api/v1/events?api_key=" + key},
+		[]outputs.Type{datadog.Type})
+	if err == nil || !strings.HasPrefix(err.Error(), "datadog.host: https://api.datadoghq.com/<secret> must be a base URL") || strings.Contains(err.Error(), key) {
+		t.Fatalf("DATADOG_HOST with a key: %v", err)
+	}
+}

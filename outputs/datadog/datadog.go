@@ -64,14 +64,19 @@ func (c *Config) Validate() error {
 }
 
 // parseHost checks that host is scheme://host[:port] with nothing after: the
-// client library appends the API paths itself.
+// client library appends the API paths itself. The errors never quote the
+// value beyond scheme://host, as outputs.SecretURL prints a URL: a host
+// pasted with a key in its query (.../api/v1/events?api_key=...) or its
+// user information must not print the key.
 func parseHost(host string) (*url.URL, error) {
 	u, err := url.Parse(host)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, &outputs.ConfigError{Key: "datadog.host", Problem: fmt.Sprintf("%q is not an absolute http or https URL", host)}
+		return nil, &outputs.ConfigError{Key: "datadog.host", Problem: "must be an absolute http or https URL, scheme and host only (https://api.datadoghq.eu); the value is not shown, it may hold a secret"}
 	}
-	if strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.User != nil {
-		return nil, &outputs.ConfigError{Key: "datadog.host", Problem: fmt.Sprintf("%q must be a base URL without path, query or user", host)}
+	if strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.ForceQuery || u.User != nil || u.Fragment != "" {
+		return nil, &outputs.ConfigError{Key: "datadog.host", Problem: fmt.Sprintf(
+			"%s must be a base URL, scheme and host only, without path, query or user information (the rest is not shown, it may hold a secret)",
+			outputs.SecretURL(host))}
 	}
 	return u, nil
 }

@@ -238,3 +238,29 @@ func TestRateLimitReset(t *testing.T) {
 		}
 	}
 }
+
+// A datadog.host pasted with the API key in its query or user information
+// (DATADOG_HOST=https://api.datadoghq.com/api/v1/events?api_key=...) is
+// refused without printing the key: at most scheme://host is shown.
+func TestHostErrorsHideSecrets(t *testing.T) {
+	for _, tc := range []struct{ host, shown string }{
+		{"https://api.datadoghq.com/api/v1/events?api_key=" + apiKey, "https://api.datadoghq.com/<secret>"},
+		{"https://api.datadoghq.com?api_key=" + apiKey, "https://api.datadoghq.com/<secret>"},
+		{"https://api.datadoghq.com/" + apiKey, "https://api.datadoghq.com/<secret>"},
+		{"https://dd:" + apiKey + "@api.datadoghq.com", "https://api.datadoghq.com/<secret>"},
+		{"https://api.datadoghq.com#" + apiKey, "https://api.datadoghq.com/<secret>"},
+		{"api.datadoghq.com/api/v1/events?api_key=" + apiKey, ""},
+		{"https:///?api_key=" + apiKey, ""},
+		{"ftp://" + apiKey + "@api.datadoghq.com", ""},
+	} {
+		c := NewConfig()
+		c.APIKey, c.Host = "another-key-1234", tc.host
+		err := c.Validate()
+		if err == nil || !strings.HasPrefix(err.Error(), "datadog.host: "+tc.shown) || strings.Contains(err.Error(), apiKey) {
+			t.Errorf("host %q: Validate() = %v", tc.host, err)
+		}
+		if _, err := c.New(); err == nil || strings.Contains(err.Error(), apiKey) {
+			t.Errorf("host %q: New() = %v", tc.host, err)
+		}
+	}
+}
