@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -196,9 +197,21 @@ func TestComposeFile(t *testing.T) {
 			i++
 		}
 	}
-	dcfg, _, err := detector.LoadConfig(filepath.Join(root, "detector/nightjar.yaml"), true, overrides)
+	cfgFile := ""
+	for i := 0; i+1 < len(nj.Command); i++ {
+		if nj.Command[i] == "-c" {
+			cfgFile = imageFile(t, "nightjar.Dockerfile", nj.Command[i+1])
+		}
+	}
+	if cfgFile == "" {
+		t.Fatalf("nightjar command %v: no -c FILE", nj.Command)
+	}
+	dcfg, _, err := detector.LoadConfig(cfgFile, true, overrides)
 	if err != nil {
 		t.Fatalf("the detector rejects the compose command line: %v", err)
+	}
+	if nj.HealthCheck != nil {
+		checkMetricsProbe(t, "nightjar's compose healthcheck", dcfg, nj.HealthCheck.Test)
 	}
 	if !dcfg.HTTPOutput.Enabled || dcfg.HTTPOutput.URL != "http://sidekick:2801/" {
 		t.Errorf("http_output = %+v, want the sidekick service", dcfg.HTTPOutput)
@@ -284,6 +297,22 @@ func copyArgs(ins []string) (flags map[string]string, srcs []string, dst string)
 	return flags, args[:len(args)-1], args[len(args)-1]
 }
 
+// imageFile is the repository file that a recipe installs at dst.
+func imageFile(t *testing.T, recipe, dst string) string {
+	t.Helper()
+	stages := dockerfile(t, recipe)
+	for _, ins := range stages[len(stages)-1].ins {
+		if strings.EqualFold(ins[0], "COPY") {
+			flags, srcs, d := copyArgs(ins)
+			if _, staged := flags["from"]; !staged && len(srcs) == 1 && filepath.Clean(d) == dst {
+				return filepath.Join(root, srcs[0])
+			}
+		}
+	}
+	t.Fatalf("%s does not install %s", recipe, dst)
+	return ""
+}
+
 // execForm is the argument list of an exec-form instruction tail
 // (["/usr/bin/x", "y"]).
 func execForm(t *testing.T, words []string) []string {
@@ -309,9 +338,10 @@ func TestImageRecipes(t *testing.T) {
 			}
 			var copied, entry bool
 			var user string
-			var entrypoint, health []string
+			var entrypoint, cmd, health []string
 			var queueDir string
-			chowned := map[string]int{} // destination -> instruction index, for COPY --chown=<USER>
+			copies := map[string]string{} // destination -> source in the repository
+			chowned := map[string]int{}   // destination -> instruction index, for COPY --chown=<USER>
 			chowns := map[string]string{}
 			volumes := map[string]int{}
 			for i, ins := range image.ins {
@@ -345,6 +375,8 @@ func TestImageRecipes(t *testing.T) {
 						copied = copied || strings.HasSuffix(src, "/"+c.binary)
 					} else if _, err := os.Stat(filepath.Join(root, src)); err != nil {
 						t.Errorf("COPY %s: %v", src, err)
+					} else {
+						copies[filepath.Clean(dst)] = src
 					}
 					if ch, ok := flags["chown"]; ok {
 						chowned[filepath.Clean(dst)], chowns[filepath.Clean(dst)] = i, ch
@@ -370,6 +402,8 @@ func TestImageRecipes(t *testing.T) {
 				case "ENTRYPOINT":
 					entrypoint = execForm(t, ins[1:])
 					entry = len(entrypoint) > 0 && entrypoint[0] == "/usr/bin/"+c.binary
+				case "CMD":
+					cmd = execForm(t, ins[1:])
 				case "HEALTHCHECK":
 					for j, w := range ins {
 						if w == "CMD" {
@@ -414,6 +448,9 @@ func TestImageRecipes(t *testing.T) {
 			if len(health) < 2 || health[0] != "/usr/bin/"+c.binary || health[1] != "healthcheck" {
 				t.Errorf("HEALTHCHECK CMD %v: want /usr/bin/%s healthcheck", health, c.binary)
 			}
+			if c.binary == "nightjar" {
+				checkDetectorImage(t, append(entrypoint[1:], cmd...), health[2:], copies)
+			}
 		})
 	}
 	// The images' healthchecks run these subcommands.
@@ -422,6 +459,65 @@ func TestImageRecipes(t *testing.T) {
 		if err == nil || !strings.Contains(string(out), "unhealthy") {
 			t.Errorf("%s healthcheck against a closed port: err=%v out=%s", b, err, out)
 		}
+	}
+}
+
+// checkDetectorImage checks that the detector image's configuration (the
+// file its command line names, as the recipe installs it) loads, that its
+// rule files are in the image, and that the HEALTHCHECK probes an endpoint
+// that configuration serves.
+func checkDetectorImage(t *testing.T, args, health []string, copies map[string]string) {
+	cfgPath, overrides := "", []string(nil)
+	for i := 0; i+1 < len(args); i++ {
+		switch args[i] {
+		case "-c":
+			cfgPath = args[i+1]
+		case "-o":
+			overrides = append(overrides, args[i+1])
+		}
+	}
+	src, ok := copies[cfgPath]
+	if !ok {
+		t.Fatalf("the image runs -c %q, which the recipe does not install (installed: %v)", cfgPath, copies)
+	}
+	dcfg, _, err := detector.LoadConfig(filepath.Join(root, src), true, overrides)
+	if err != nil {
+		t.Fatalf("the image's configuration %s: %v", src, err)
+	}
+	for _, rf := range dcfg.RulesFiles {
+		if _, ok := copies[rf]; !ok && !strings.HasSuffix(rf, ".local.yaml") && filepath.Base(rf) != "rules.d" {
+			t.Errorf("rules_files names %s, which the image does not hold", rf)
+		}
+	}
+	checkMetricsProbe(t, "HEALTHCHECK", dcfg, health)
+}
+
+// checkMetricsProbe checks that a `nightjar healthcheck --url URL` command
+// line probes the metrics endpoint that the configuration serves.
+func checkMetricsProbe(t *testing.T, what string, dcfg *detector.Config, args []string) {
+	t.Helper()
+	probe := ""
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "--url" {
+			probe = args[i+1]
+		}
+	}
+	if probe == "" {
+		t.Errorf("%s: `nightjar healthcheck` without --url: name the endpoint the configuration serves", what)
+		return
+	}
+	if !dcfg.Metrics.Enabled {
+		t.Errorf("%s probes %s, but metrics.enabled is false: it can never pass", what, probe)
+	}
+	host, port, err := net.SplitHostPort(dcfg.Metrics.ListenAddress)
+	if err != nil {
+		t.Fatalf("metrics.listen_address %q: %v", dcfg.Metrics.ListenAddress, err)
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	if want := "http://" + net.JoinHostPort(host, port) + "/metrics"; probe != want {
+		t.Errorf("%s probes %s, the detector serves metrics on %s", what, probe, want)
 	}
 }
 
