@@ -1,8 +1,10 @@
 package detector
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -83,20 +85,30 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 	}{
 		{"json_outptu: true\n", nil, []string{":1:1: json_outptu: unknown key (did you mean json_output?)"}},
 		{"http_output:\n  enabled: true\n  urll: x\n", nil, []string{":3:3: http_output.urll: unknown key (did you mean http_output.url?)"}},
-		{"json_output: maybe\n", nil, []string{":1", "maybe", "bool"}},
-		{"priority: severe\n", nil, []string{"priority", `"severe" is not a priority`}},
-		{"", []string{"http_output.enabled=perhaps"}, []string{"-o http_output.enabled=perhaps: http_output.enabled:", "bool"}},
-		{"", []string{"stdout_output.colour=true"}, []string{"-o stdout_output.colour=true: stdout_output.colour: unknown key"}},
-		{"", []string{"json_output"}, []string{"want key=value"}},
-		{"", []string{"priority[]=x"}, []string{"not one"}},
-		{"rule_matching: some\n", nil, []string{"rule_matching", "want first or all"}},
-		{"outputs_queue:\n  capacity: -1\n", nil, []string{"outputs_queue.capacity"}},
-		{"syscall_buf_size: 1000\n", nil, []string{"syscall_buf_size", "power of two"}},
-		{"rules:\n  - enable: {}\n", nil, []string{"rules[0]", "names no rule"}},
-		{"rules:\n  - disable:\n      rules: x\n", nil, []string{"rules[].disable.rules: unknown key"}},
-		{"http_output:\n  enabled: true\n  url: ftp://x\n", nil, []string{"http_output.url"}},
-		{"- a\n- b\n", nil, []string{"must be a mapping"}},
-		{"a: [\n", nil, []string{"nightjar.yaml"}},
+		{"json_output: maybe\n", nil, []string{`:1:14: json_output: want true or false, not "maybe"`}},
+		{"priority: severe\n", nil, []string{`:1:11: priority: "severe" is not a priority: want emergency,`}},
+		{"", []string{"http_output.enabled=perhaps"}, []string{"-o http_output.enabled: want true or false"}},
+		{"", []string{"stdout_output.colour=true"}, []string{"-o stdout_output.colour: unknown key"}},
+		{"", []string{"stdout_outptu.enabled=true"}, []string{"-o stdout_outptu.enabled: stdout_outptu: unknown key (did you mean stdout_output?)"}},
+		{"", []string{"json_output"}, []string{"-o json_output: want KEY=VALUE"}},
+		{"", []string{"priority[]=x"}, []string{"-o priority[]: priority is not a list"}},
+		{"", []string{"priority.level=x"}, []string{"-o priority.level: priority has no keys below it"}},
+		{"", []string{"rules_files..x=a"}, []string{"-o rules_files: malformed key"}},
+		{"", []string{"rules_files[5]=/a.yaml"}, []string{"-o rules_files[5]: rules_files has 3 items", "[] or [3] adds one"}},
+		{"", []string{"rules_files=[a, b"}, []string{"-o rules_files: the value is not valid YAML"}},
+		{"rule_matching: some\n", nil, []string{`:1:16: rule_matching: "some" is not a matching mode: want first`}},
+		{"outputs_queue:\n  capacity: -1\n", nil, []string{":2:13: outputs_queue.capacity: \"-1\" is below 0"}},
+		{"syscall_buf_size: 1000\n", nil, []string{":1:19: syscall_buf_size:", "power of two"}},
+		{"rules:\n  - enable: {}\n", nil, []string{":2:5: rules[0]: names no rule"}},
+		{"rules:\n  - disable:\n      rules: x\n", nil, []string{":3:7: rules[0].disable.rules: unknown key (did you mean rules[0].disable.rule?)"}},
+		{"http_output:\n  enabled: true\n  url: ftp://x\n", nil, []string{`:3:8: http_output.url: "ftp://x" is not an absolute http:// or https:// URL`}},
+		{"file_output:\n  enabled: true\n  filename: \"\"\n", nil, []string{":3:13: file_output.filename: empty while file_output.enabled is true"}},
+		{"file_output:\n  enabled: true\n", []string{"file_output.filename="}, []string{"-o file_output.filename: empty while"}},
+		{"metrics:\n  enabled: true\n  listen_address: \"\"\n", nil, []string{":3:19: metrics.listen_address: empty"}},
+		{"http_output: true\n", nil, []string{":1:14: http_output: want a mapping of keys"}},
+		{"rules_files: {a: b}\n", nil, []string{":1:14: rules_files: want a list"}},
+		{"- a\n- b\n", nil, []string{":1:1: the configuration must be a mapping"}},
+		{"a: [\n", nil, []string{"nightjar.yaml:1: not valid YAML"}},
 	}
 	for _, c := range cases {
 		p := writeConfig(t, c.file)
@@ -116,6 +128,265 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 	_, _, err := LoadConfig(p, true, nil)
 	if err == nil || !strings.Contains(err.Error(), "a: unknown") || !strings.Contains(err.Error(), "b: unknown") {
 		t.Fatalf("want both keys named: %v", err)
+	}
+}
+
+// Misspelt keys, values of the wrong type and bad values are all reported
+// in one run, each at its file:line:col (-o ones as "-o KEY"), sorted.
+func TestConfigErrorsAllAtOnce(t *testing.T) {
+	p := writeConfig(t, `json_outptu: true
+priority: warnng
+http_output:
+  enabled: maybe
+  urll: x
+rule_matching: some
+syscall_buf_size: 1000
+stdout_output:
+  enabled: true
+  colour: red
+`)
+	_, _, err := LoadConfig(p, true, []string{"log_level=loud", "outputs_queue.capacity=-5"})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	want := []string{
+		p + ":1:1: json_outptu: unknown key (did you mean json_output?)",
+		p + `:2:11: priority: "warnng" is not a priority: want emergency, alert, critical, error, warning, notice, informational or debug`,
+		p + `:4:12: http_output.enabled: want true or false, not "maybe"`,
+		p + ":5:3: http_output.urll: unknown key (did you mean http_output.url?)",
+		p + `:6:16: rule_matching: "some" is not a matching mode: want first (Falco's default) or all`,
+		p + `:7:19: syscall_buf_size: "1000" is not a power of two of at least 4096 bytes: want e.g. 8388608 (8 MiB), or 0 to use syscall_buf_size_preset`,
+		p + ":10:3: stdout_output.colour: unknown key",
+		"-o log_level: the value is not a log level: want debug, info, notice, warning, error, critical, alert or emergency",
+		"-o outputs_queue.capacity: the value is below 0: want 0 (the default, 10000) or more",
+	}
+	if got := strings.Split(err.Error(), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("errors:\n%s\nwant:\n%s", err, strings.Join(want, "\n"))
+	}
+}
+
+// A -o error names the key and never prints the value: command lines end
+// up in shell histories, process lists and tickets.
+func TestConfigOverrideErrorsHideTheValue(t *testing.T) {
+	const secret = "s3cretpw"
+	for _, c := range []struct {
+		overrides []string
+		want      string
+	}{
+		{[]string{"http_output.urll=http://u:" + secret + "@127.0.0.1:1/"}, "-o http_output.urll: unknown key (did you mean http_output.url?)"},
+		{[]string{"http_output.url:http://u:" + secret + "@127.0.0.1:1/"}, "-o http_output.url: want KEY=VALUE"},
+		{[]string{"http_output url=http://u:" + secret + "@127.0.0.1:1/"}, "-o http_output: malformed key"},
+		{[]string{"http_output.enabled=" + secret}, "-o http_output.enabled: want true or false"},
+		{[]string{"http_output=" + secret}, "-o http_output: want a mapping of keys"},
+		{[]string{"http_output.enabled=true", "http_output.url=ftp://u:" + secret + "@127.0.0.1:1/?token=" + secret},
+			"-o http_output.url: the value is not an absolute http:// or https:// URL"},
+		{[]string{"priority=" + secret}, "-o priority: the value is not a priority"},
+		{[]string{"rules_files={a: " + secret}, "-o rules_files: the value is not valid YAML"},
+		{[]string{"outputs_queue.capacity=" + secret}, "-o outputs_queue.capacity: want a whole number"},
+		{[]string{"rules=" + secret}, "-o rules: want a list"},
+	} {
+		_, _, err := LoadConfig("", false, c.overrides)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: error %v, want %q", c.overrides, err, c.want)
+		}
+		if err != nil && strings.Contains(err.Error(), secret) {
+			t.Errorf("%v: the error shows the value: %v", c.overrides, err)
+		}
+	}
+}
+
+// Errors about values in the file quote them, except secrets: a URL shows
+// its scheme and host only, keys that may hold a secret nothing.
+func TestConfigFileErrorsHideSecrets(t *testing.T) {
+	p := writeConfig(t, "http_output:\n  enabled: true\n  url: ftp://user:s3cretpw@sidekick:2801/hook/t0ken?token=t0ken#t0ken\n")
+	_, _, err := LoadConfig(p, true, nil)
+	if err == nil || !strings.Contains(err.Error(), `:3:8: http_output.url: "ftp://<secret>@sidekick:2801/<secret>?<secret>" is not`) {
+		t.Fatalf("error %v", err)
+	}
+	if strings.Contains(err.Error(), "s3cretpw") || strings.Contains(err.Error(), "t0ken") || strings.Contains(err.Error(), "user") {
+		t.Fatalf("the error shows a secret: %v", err)
+	}
+	p = writeConfig(t, "http_output:\n  url: [http://u:s3cretpw@x/]\n  password: s3cretpw\n")
+	_, _, err = LoadConfig(p, true, nil)
+	if err == nil || !strings.Contains(err.Error(), ":2:8: http_output.url: want a string, not a list") ||
+		!strings.Contains(err.Error(), ":3:3: http_output.password: unknown key") || strings.Contains(err.Error(), "s3cretpw") {
+		t.Fatalf("error %v", err)
+	}
+}
+
+// How errors may quote a value: never from -o, never a secret.
+func TestConfigShownValues(t *testing.T) {
+	for _, c := range []struct {
+		key, value string
+		want       string
+	}{
+		{"http_output.url", "https://u:pw@h:1/p?q=1", `"https://<secret>@h:1/<secret>?<secret>"`},
+		{"http_output.url", "http://h/", `"http://h/"`},
+		{"a.webhook_url", "ftp:opaque:pw", "(a URL, not shown)"},
+		{"hostname", "node-1", `"node-1"`},
+		{"x.api_token", "abc", ""},
+		{"x.password", "abc", ""},
+		{"x.secret_key", "abc", ""},
+		{"rules[0].apikey", "abc", ""},
+	} {
+		s, ok := shown(loc{layer: 1}, c.key, c.value)
+		if s != c.want || ok != (c.want != "") {
+			t.Errorf("shown(%s, %s) = %q %v, want %q", c.key, c.value, s, ok, c.want)
+		}
+		if _, ok := shown(loc{layer: 2, opt: c.key}, c.key, c.value); ok {
+			t.Errorf("shown(-o %s) shows the value", c.key)
+		}
+	}
+}
+
+// -o takes Falco's key forms: [] adds an item to a list (and the keys after
+// it fill the new item), [N] names an existing item or, N being the length,
+// adds one.
+func TestConfigOverrideListForms(t *testing.T) {
+	p := writeConfig(t, "rules:\n  - disable:\n      rule: \"Noisy*\"\n  - enable:\n      tag: a\n")
+	cfg, _, err := LoadConfig(p, true, []string{
+		"rules[].disable.rule=*", // Falco's own test harness, for -t
+		"rules[].enable.tag=network",
+		"rules[].disable.rule=Read sensitive file: untrusted", // a literal string, as Falco takes it
+		"rules[1].enable.tag=[b, c]",
+		"rules[5]={disable: {tag: T1611}}",
+		"rules[0].disable.rule=Other",
+		"rules_files[0]=/a.yaml",
+		"rules_files[]=/z.yaml",
+		"rules_files[4]=/y.yaml",
+		"http_output.url=http://sk:2801/",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range cfg.Rules {
+		verb, m := "enable", r.Enable
+		if m == nil {
+			verb, m = "disable", r.Disable
+		}
+		got = append(got, fmt.Sprintf("%s rule=%v tag=%v", verb, []string(m.Rule), []string(m.Tag)))
+	}
+	want := []string{
+		"disable rule=[Other] tag=[]",
+		"enable rule=[] tag=[b c]",
+		"disable rule=[*] tag=[]",
+		"enable rule=[] tag=[network]",
+		"disable rule=[Read sensitive file: untrusted] tag=[]",
+		"disable rule=[] tag=[T1611]",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("rules:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if strings.Join(cfg.RulesFiles, ",") != "/a.yaml,/etc/nightjar/nightjar_rules.local.yaml,/etc/nightjar/rules.d,/z.yaml,/y.yaml" {
+		t.Errorf("rules_files %v", cfg.RulesFiles)
+	}
+	if cfg.HTTPOutput.URL != "http://sk:2801/" || cfg.HTTPOutput.UserAgent != "nightjar" {
+		t.Errorf("http_output %+v", cfg.HTTPOutput)
+	}
+	// A value set by -o that is then wrong is reported at the -o.
+	_, _, err = LoadConfig("", false, []string{"rules[].enable.tag=a", "rules[].disable.tag=[]"})
+	if err == nil || !strings.Contains(err.Error(), "-o rules[].disable.tag: rules[1]: names no rule") {
+		t.Errorf("error %v", err)
+	}
+}
+
+// A single value where a list of values is wanted is a list of one, as
+// Falco reads it.
+func TestConfigScalarAsList(t *testing.T) {
+	p := writeConfig(t, "rules_files: /etc/falco/falco_rules.yaml\n")
+	cfg, _, err := LoadConfig(p, true, nil)
+	if err != nil || strings.Join(cfg.RulesFiles, ",") != "/etc/falco/falco_rules.yaml" {
+		t.Fatalf("%v %v", cfg.RulesFiles, err)
+	}
+}
+
+// rules_file is Falco's older name for rules_files: it applies when set,
+// and setting both is an error, as one would be dropped.
+func TestConfigRulesFileKeys(t *testing.T) {
+	p := writeConfig(t, "rules_file:\n  - /old.yaml\n")
+	cfg, _, err := LoadConfig(p, true, nil)
+	if err != nil || strings.Join(cfg.RulesFiles, ",") != "/old.yaml" {
+		t.Fatalf("rules_file alone: %v %v", cfg.RulesFiles, err)
+	}
+	p = writeConfig(t, "rules_file:\n  - /old.yaml\nrules_files:\n  - /new.yaml\n")
+	_, _, err = LoadConfig(p, true, nil)
+	if err == nil || !strings.Contains(err.Error(), p+":2:3: rules_file: set together with rules_files ("+p+":4:3)") {
+		t.Fatalf("both: %v", err)
+	}
+	_, _, err = LoadConfig(writeConfig(t, "rules_file: [/a]\n"), true, []string{"rules_files[]=/b"})
+	if err == nil || !strings.Contains(err.Error(), "rules_file: set together with rules_files (-o rules_files[])") {
+		t.Fatalf("file and -o: %v", err)
+	}
+}
+
+// A Falco key that would turn on an output (or a server, or an action on
+// drops) that nightjar does not have stops start-up; the same keys turned
+// off are only warned about.
+func TestConfigRefusesFalcoOutputs(t *testing.T) {
+	p := writeConfig(t, `program_output:
+  enabled: true
+  program: "jq '{text: .output}' | curl -d @- -X POST https://hooks.slack.com/services/XXX"
+grpc_output:
+  enabled: true
+grpc:
+  enabled: true
+  bind_address: "unix:///run/falco/falco.sock"
+syscall_event_drops:
+  actions:
+    - log
+    - exit
+capture:
+  enabled: true
+`)
+	_, _, err := LoadConfig(p, true, []string{"grpc_output.enabled=true"})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, w := range []string{
+		p + ":2:12: program_output.enabled: nightjar has no program output",
+		p + ":5:12: grpc_output.enabled: nightjar has no gRPC output",
+		p + ":7:12: grpc.enabled: nightjar has no gRPC server",
+		p + ":12:7: syscall_event_drops.actions: nightjar takes only the actions log and alert",
+		p + ":14:12: capture.enabled: nightjar has no capture files",
+		"-o grpc_output.enabled: nightjar has no gRPC output",
+	} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q:\n%v", w, err)
+		}
+	}
+	if strings.Contains(err.Error(), "hooks.slack.com") {
+		t.Errorf("the error shows a value: %v", err)
+	}
+	p = writeConfig(t, "program_output:\n  enabled: false\ngrpc_output:\n  enabled: false\ngrpc:\n  enabled: false\n"+
+		"syscall_event_drops:\n  actions: [log, alert]\ncapture:\n  enabled: false\n")
+	_, warns, err := LoadConfig(p, true, []string{"program_output.enabled=false"})
+	if err != nil || len(warns) != 6 {
+		t.Fatalf("turned off: %v %q", err, warns)
+	}
+}
+
+// ignoredFalcoKeys holds only keys nightjar does not have: one it has
+// (time_format_iso_8601 once) would be misreported as ignored.
+func TestConfigIgnoredKeysAreNotKeys(t *testing.T) {
+	for k := range ignoredFalcoKeys {
+		ty, ok := reflect.TypeOf(Config{}), true
+		for _, name := range strings.Split(k, ".") {
+			has := false
+			for i := 0; i < ty.NumField(); i++ {
+				if tag, _, _ := strings.Cut(ty.Field(i).Tag.Get("yaml"), ","); tag == name {
+					ty, has = ty.Field(i).Type, true
+					break
+				}
+			}
+			if !has {
+				ok = false
+				break
+			}
+		}
+		if ok {
+			t.Errorf("%s is a nightjar key, not an ignored Falco key", k)
+		}
 	}
 }
 
@@ -178,12 +449,33 @@ priority: debug
 log_level: info
 time_format_iso_8601: false
 syscall_buf_size_preset: 4
+program_output:
+  enabled: false
+  keep_alive: false
+  program: "jq '{text: .output}' | curl -d @- -X POST https://hooks.slack.com/services/XXX"
+grpc:
+  enabled: false
+  bind_address: "unix:///run/falco/falco.sock"
+  threadiness: 0
+grpc_output:
+  enabled: false
+webserver:
+  enabled: true
+  listen_port: 8765
+syscall_event_drops:
+  threshold: .1
+  actions:
+    - log
+    - alert
+  rate: .03333
+  max_burst: 1
+  simulate_drops: false
 `)
 	cfg, warns, err := LoadConfig(p, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.RulesFiles[0] != "/etc/falco/falco_rules.yaml" || !cfg.SyslogOutput.Enabled || len(warns) < 4 {
+	if cfg.RulesFiles[0] != "/etc/falco/falco_rules.yaml" || !cfg.SyslogOutput.Enabled || len(warns) < 9 {
 		t.Fatalf("cfg %+v warns %v", cfg, warns)
 	}
 }
