@@ -6,6 +6,7 @@ package detector
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +30,7 @@ import (
 	"github.com/nightjar-sec/nightjar/detector/sysevent"
 	"github.com/nightjar-sec/nightjar/rules"
 	"github.com/nightjar-sec/nightjar/rules/field"
+	"github.com/nightjar-sec/nightjar/rules/filter"
 )
 
 // Options are the command line's choices.
@@ -101,6 +103,9 @@ func Run(ctx context.Context, o Options) error {
 		return &ExitError{Code: 1, Err: err}
 	}
 	if o.DescribeRules {
+		if cfg.JSONOutput {
+			return describeRulesJSON(o.Stdout, rs, src)
+		}
 		return describeRules(o.Stdout, rs)
 	}
 	return runEngine(ctx, o, cfg, src, rs)
@@ -188,6 +193,209 @@ func describeRules(w io.Writer, rs *rules.Ruleset) error {
 		fmt.Fprintf(w, "%s (%s)\n    %s\n", r.Name, r.Priority, strings.Join(strings.Fields(r.Desc), " "))
 	}
 	return nil
+}
+
+// describeRulesJSON is -L with json_output: true, as Falco (0.36 and later)
+// prints it: one JSON object on one line, {"rules": [{"info": {...},
+// "details": {...}}, ...]}, with Falco's field names. What nightjar does not
+// keep is left out rather than made up: the top-level "macros", "lists",
+// "required_engine_version" and "required_plugin_versions", and the
+// details' "output_fields", "exception_fields" and "exception_operators".
+// One differs from Falco's: info.enabled says whether the rule runs (after
+// priority, -t/-T and the rules: selection), not the enabled key alone.
+func describeRulesJSON(w io.Writer, rs *rules.Ruleset, src *field.Source) error {
+	type info struct {
+		Name        string   `json:"name"`
+		Condition   string   `json:"condition"`
+		Priority    string   `json:"priority"`
+		Output      string   `json:"output"`
+		Description string   `json:"description"`
+		Enabled     bool     `json:"enabled"`
+		Source      string   `json:"source"`
+		Tags        []string `json:"tags"`
+	}
+	type details struct {
+		Macros             []string `json:"macros"`
+		Lists              []string `json:"lists"`
+		ConditionOperators []string `json:"condition_operators"`
+		ConditionFields    []string `json:"condition_fields"`
+		ExceptionNames     []string `json:"exception_names"`
+		Events             []string `json:"events"`
+		ConditionCompiled  string   `json:"condition_compiled"`
+		OutputCompiled     string   `json:"output_compiled"`
+		Plugins            []string `json:"plugins"` // nightjar loads none
+	}
+	type rule struct {
+		Info    info    `json:"info"`
+		Details details `json:"details"`
+	}
+	nonNil := func(s []string) []string {
+		if s == nil {
+			return []string{}
+		}
+		return s
+	}
+	out := struct {
+		Rules []rule `json:"rules"`
+	}{Rules: []rule{}}
+	for _, r := range rs.Rules() {
+		compiled := r.Expr()
+		d := details{ExceptionNames: nonNil(slices.Clone(r.Exceptions)), OutputCompiled: r.Output,
+			ConditionCompiled: filter.Format(compiled), Plugins: []string{}}
+		if raw, err := filter.Parse(r.Condition); err == nil {
+			d.Macros, d.Lists = conditionRefs(raw, compiled)
+		}
+		d.ConditionOperators, d.ConditionFields = conditionChecks(compiled)
+		names, all := r.EventTypes()
+		if all && src != nil && r.Source == src.Name {
+			for id := range src.NumEventTypes() {
+				names = append(names, src.EventTypeName(id))
+			}
+		}
+		d.Events = sortedSet(names)
+		d.Macros, d.Lists = nonNil(d.Macros), nonNil(d.Lists)
+		out.Rules = append(out.Rules, rule{
+			Info: info{Name: r.Name, Condition: writtenCondition(r.Condition), Priority: r.Priority.String(), Output: r.Output,
+				Description: r.Desc, Enabled: r.Enabled, Source: r.Source, Tags: nonNil(slices.Clone(r.Tags))},
+			Details: d,
+		})
+	}
+	// One line, "<" and "&" as they are: as Falco's nlohmann dump() writes.
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(out)
+}
+
+// writtenCondition returns a rule's condition as its file has it (after
+// append/override): Rule.Condition holds it in parentheses, followed by
+// its exceptions, compiled to " and not (...)". The closing parenthesis is
+// the first ')' before which the text parses (the parser deals with
+// quotes); failing that, the whole compiled condition.
+func writtenCondition(compiled string) string {
+	if !strings.HasPrefix(compiled, "(") {
+		return compiled
+	}
+	for i := 1; i < len(compiled); i++ {
+		if compiled[i] != ')' {
+			continue
+		}
+		if rest := compiled[i+1:]; rest != "" && !strings.HasPrefix(rest, " and not (") {
+			continue
+		}
+		if _, err := filter.Parse(compiled[1:i]); err == nil {
+			return compiled[1:i]
+		}
+	}
+	return compiled
+}
+
+// sortedSet returns the strings sorted, each once, never nil.
+func sortedSet(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	out = slices.Compact(out)
+	if out == nil {
+		out = []string{}
+	}
+	return out
+}
+
+// conditionRefs returns the macros and lists a condition names itself (not
+// through its macros), as Falco's details do: a bare identifier where a
+// condition goes is a macro; a list is an identifier on the right of a list
+// operator, or an item of a list literal that is gone once expanded (the
+// list's items took its place: how Falco tells them apart too). raw is the
+// condition as parsed, compiled the same expanded.
+func conditionRefs(raw, compiled filter.Expr) (macros, lists []string) {
+	var walk func(raw, exp filter.Expr)
+	walk = func(raw, exp filter.Expr) {
+		switch e := raw.(type) {
+		case *filter.And, *filter.Or:
+			xs := children(exp)
+			for i, c := range children(e) {
+				var x filter.Expr
+				if i < len(xs) {
+					x = xs[i]
+				}
+				walk(c, x)
+			}
+		case *filter.Not:
+			var x filter.Expr
+			if n, ok := exp.(*filter.Not); ok {
+				x = n.X
+			}
+			walk(e.X, x)
+		case *filter.Ident:
+			macros = append(macros, e.Name)
+		case *filter.Check:
+			switch rt := e.Right.(type) {
+			case *filter.Ident:
+				lists = append(lists, rt.Name)
+			case *filter.List:
+				x, _ := exp.(*filter.Check)
+				if x == nil {
+					return
+				}
+				xl, _ := x.Right.(*filter.List)
+				if xl == nil {
+					return
+				}
+				have := map[string]bool{}
+				for _, v := range xl.Items {
+					have[v.Text] = true
+				}
+				for _, v := range rt.Items {
+					if !have[v.Text] {
+						lists = append(lists, v.Text)
+					}
+				}
+			}
+		}
+	}
+	walk(raw, compiled)
+	return sortedSet(macros), sortedSet(lists)
+}
+
+// children returns the operands of an and or an or (nil for other nodes).
+func children(e filter.Expr) []filter.Expr {
+	switch e := e.(type) {
+	case *filter.And:
+		return e.Children
+	case *filter.Or:
+		return e.Children
+	}
+	return nil
+}
+
+// conditionChecks returns the operators and the fields (as written, with
+// their argument) of every check in an expanded condition.
+func conditionChecks(e filter.Expr) (ops, fields []string) {
+	var fieldOf func(x filter.Expr)
+	fieldOf = func(x filter.Expr) {
+		switch x := x.(type) {
+		case *filter.FieldRef:
+			fields = append(fields, x.Text())
+		case *filter.Transform:
+			fieldOf(x.X)
+		}
+	}
+	var walk func(e filter.Expr)
+	walk = func(e filter.Expr) {
+		switch e := e.(type) {
+		case *filter.And, *filter.Or:
+			for _, c := range children(e) {
+				walk(c)
+			}
+		case *filter.Not:
+			walk(e.X)
+		case *filter.Check:
+			ops = append(ops, e.Op)
+			fieldOf(e.Left)
+			fieldOf(e.Right)
+		}
+	}
+	walk(e)
+	return sortedSet(ops), sortedSet(fields)
 }
 
 // listFields is --list: every syscall field, marked when nightjar

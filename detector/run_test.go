@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -173,5 +175,111 @@ func TestShutdownQuietWhenDelivered(t *testing.T) {
 	b, _ := os.ReadFile(events)
 	if bytes.Count(b, []byte("\n")) != 1 || !bytes.Contains(b, []byte(`"rule":"Shadow read"`)) {
 		t.Errorf("file output: %s", b)
+	}
+}
+
+// -L with json_output: true prints the rules as Falco 0.36+ does: one JSON
+// object on one line, {"rules": [{"info": {...}, "details": {...}}]}, with
+// Falco's field names.
+func TestDescribeRulesJSON(t *testing.T) {
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "rules.yaml")
+	os.WriteFile(rules, []byte(`- list: shells
+  items: [bash, sh]
+- macro: spawned
+  condition: evt.type in (execve, execveat)
+- rule: Shell with a quoted paren
+  desc: >
+    a shell & its
+    children
+  condition: spawned and proc.name in (shells, zsh) and proc.cmdline contains ") and not ("
+  output: shell <%proc.cmdline> (parent=%proc.pname)
+  priority: NOTICE
+  tags: [shell, process]
+  exceptions:
+    - name: from_sshd
+      fields: [proc.pname]
+      values: [[sshd]]
+- rule: Off
+  desc: disabled
+  condition: evt.type = openat and fd.name = /etc/shadow
+  output: x
+  priority: DEBUG
+  enabled: false
+`), 0o600)
+	var stdout bytes.Buffer
+	if err := Run(context.Background(), Options{DescribeRules: true, RulesPaths: []string{rules}, Stdout: &stdout, Stderr: io.Discard,
+		Overrides: []string{"json_output=true"}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(stdout.String(), "\n"); n != 1 || !strings.HasSuffix(stdout.String(), "\n") {
+		t.Fatalf("want one line of JSON, got %d lines:\n%s", n, stdout.String())
+	}
+	if strings.Contains(stdout.String(), `\u003c`) {
+		t.Errorf("< escaped as \\u003c (Falco writes it as is): %s", stdout.String())
+	}
+	type described struct {
+		Rules []struct {
+			Info struct {
+				Name, Condition, Priority, Output, Description, Source string
+				Enabled                                                bool
+				Tags                                                   []string
+			}
+			Details struct {
+				Macros, Lists, Events, Plugins []string
+				ConditionOperators             []string `json:"condition_operators"`
+				ConditionFields                []string `json:"condition_fields"`
+				ExceptionNames                 []string `json:"exception_names"`
+				ConditionCompiled              string   `json:"condition_compiled"`
+				OutputCompiled                 string   `json:"output_compiled"`
+			}
+		}
+	}
+	var d described
+	dec := json.NewDecoder(&stdout)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&d); err != nil {
+		t.Fatalf("-L json: %v", err)
+	}
+	if len(d.Rules) != 2 {
+		t.Fatalf("rules: %+v", d.Rules)
+	}
+	r := d.Rules[0]
+	eq := func(what string, got, want any) {
+		t.Helper()
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: got %#v, want %#v", what, got, want)
+		}
+	}
+	eq("name", r.Info.Name, "Shell with a quoted paren")
+	eq("condition (as written, without the exceptions)", r.Info.Condition, `spawned and proc.name in (shells, zsh) and proc.cmdline contains ") and not ("`)
+	eq("priority", r.Info.Priority, "Notice")
+	eq("output", r.Info.Output, "shell <%proc.cmdline> (parent=%proc.pname)")
+	eq("description", r.Info.Description, "a shell & its children\n")
+	eq("source", r.Info.Source, "syscall")
+	eq("enabled", r.Info.Enabled, true)
+	eq("tags", r.Info.Tags, []string{"process", "shell"})
+	eq("macros", r.Details.Macros, []string{"spawned"})
+	eq("lists", r.Details.Lists, []string{"shells"})
+	eq("events", r.Details.Events, []string{"execve", "execveat"})
+	eq("plugins", r.Details.Plugins, []string{})
+	eq("exception_names", r.Details.ExceptionNames, []string{"from_sshd"})
+	eq("condition_operators", r.Details.ConditionOperators, []string{"=", "contains", "in"})
+	eq("condition_fields", r.Details.ConditionFields, []string{"evt.type", "proc.cmdline", "proc.name", "proc.pname"})
+	if c := r.Details.ConditionCompiled; !strings.Contains(c, "evt.type in (execve, execveat)") || !strings.Contains(c, "proc.name in (bash, sh, zsh)") ||
+		!strings.Contains(c, "proc.pname") {
+		t.Errorf("condition_compiled (macros and lists expanded, exceptions in): %s", c)
+	}
+	eq("output_compiled", r.Details.OutputCompiled, r.Info.Output)
+	eq("second rule enabled", d.Rules[1].Info.Enabled, false)
+	eq("second rule condition", d.Rules[1].Info.Condition, "evt.type = openat and fd.name = /etc/shadow")
+
+	// Without json_output, the table as before.
+	stdout.Reset()
+	if err := Run(context.Background(), Options{DescribeRules: true, RulesPaths: []string{rules}, Stdout: &stdout, Stderr: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(stdout.String(), "RULE ") || strings.Contains(stdout.String(), "{") {
+		t.Errorf("-L without json_output:\n%s", stdout.String())
 	}
 }
