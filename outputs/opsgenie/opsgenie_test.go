@@ -135,6 +135,8 @@ func TestFailuresAreClassifiedAndScrubbed(t *testing.T) {
 		{401, "", `{"message":"Key format is not valid! GenieKey ` + apiKey + `","took":0.0}`, false, 0, "Key format is not valid"},
 		{403, "", `{"message":"Your account does not have permission"}`, false, 0, "permission"},
 		{422, "", `{"message":"Request body is not processable"}`, false, 0, "not processable"},
+		{400, "", `{"message":"Request body is not valid","errors":{"message":"Message can not be empty."},"took":0.0,"requestId":"r1"}`, false, 0, "Request body is not valid"},
+		{404, "", `{"message":"Could not find integration with key [` + apiKey + `]","took":0.0,"requestId":"r2"}`, false, 0, "Could not find integration"},
 	} {
 		srv, ch := server(t, tc.status, tc.retryAfter, tc.body)
 		c := NewConfig()

@@ -110,6 +110,7 @@ func TestFailuresAreClassifiedAndScrubbed(t *testing.T) {
 		{500, "", `{"success":false}`, true, 0, "HTTP 500"},
 		{401, "", `{"success":false,"error":"Invalid integration id or token provided. rcTokenSecret987"}`, false, 0, "Invalid integration"},
 		{404, "", `{"success":false,"error":"not found"}`, false, 0, "not found"},
+		{403, "", `{"success":false,"error":"Integration is disabled for token rcTokenSecret987 [error-integration-disabled]"}`, false, 0, "Integration is disabled"},
 		{200, "", `{"success":false,"error":"error-invalid-channel"}`, false, 0, "error-invalid-channel"},
 	} {
 		srv, ch := server(t, tc.status, tc.retryAfter, tc.body)
@@ -118,7 +119,8 @@ func TestFailuresAreClassifiedAndScrubbed(t *testing.T) {
 		err := build(t, c).Send(context.Background(), testAlert())
 		outputstest.Recv(t, ch)
 		d := outputs.Classify(err)
-		if d == nil || d.Retryable != tc.retryable || d.RetryAfter != tc.after || !strings.Contains(d.Reason, tc.want) {
+		if d == nil || d.Retryable != tc.retryable || d.RetryAfter != tc.after || !strings.Contains(d.Reason, tc.want) ||
+			(tc.status != 200 && d.StatusCode != tc.status) {
 			t.Errorf("%d %s classified as %#v", tc.status, tc.body, d)
 			continue
 		}

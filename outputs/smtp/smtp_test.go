@@ -33,6 +33,7 @@ import (
 
 	"github.com/nightjar-sec/nightjar/alert"
 	"github.com/nightjar-sec/nightjar/outputs"
+	"github.com/nightjar-sec/nightjar/outputs/outputstest"
 )
 
 const (
@@ -259,7 +260,7 @@ func TestSTARTTLSAuthAndMultipartMessage(t *testing.T) {
 	if err := build(t, config(ms)).Send(context.Background(), testAlert()); err != nil {
 		t.Fatal(err)
 	}
-	r := <-ms.got
+	r := outputstest.Recv(t, ms.got)
 	if !r.tls || r.authMech != sasl.Plain || r.from != "nightjar@example.com" || strings.Join(r.to, ",") != "soc@example.com,oncall@example.com" {
 		t.Fatalf("envelope: tls %v auth %q from %q to %v", r.tls, r.authMech, r.from, r.to)
 	}
@@ -327,7 +328,7 @@ func TestMechanismsAndModes(t *testing.T) {
 			if err := build(t, c).Send(context.Background(), testAlert()); err != nil {
 				t.Fatal(err)
 			}
-			r := <-ms.got
+			r := outputstest.Recv(t, ms.got)
 			if r.tls != tc.wantTLS || !strings.EqualFold(r.authMech, tc.mech) {
 				t.Fatalf("tls %v auth %q", r.tls, r.authMech)
 			}
@@ -346,7 +347,7 @@ func TestNoTLSNoAuth(t *testing.T) {
 	if err := build(t, c).Send(context.Background(), testAlert()); err != nil {
 		t.Fatal(err)
 	}
-	if r := <-ms.got; r.tls || r.authMech != "" {
+	if r := outputstest.Recv(t, ms.got); r.tls || r.authMech != "" {
 		t.Fatalf("tls %v auth %q", r.tls, r.authMech)
 	}
 	// Mandatory STARTTLS refuses such a server rather than sending in clear.

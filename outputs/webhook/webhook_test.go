@@ -57,7 +57,7 @@ func TestSharedHeaderStaysUnchanged(t *testing.T) {
 		if err := o.Send(context.Background(), testAlert()); err != nil {
 			t.Fatal(err)
 		}
-		if g := <-ch; g.auth != "Basic dXNlcjpwdw==" || g.ctype != "application/vnd.falco+json" || g.agent != "nightjar-sidekick" {
+		if g := outputstest.Recv(t, ch); g.auth != "Basic dXNlcjpwdw==" || g.ctype != "application/vnd.falco+json" || g.agent != "nightjar-sidekick" {
 			t.Fatalf("request headers %+v", g)
 		}
 	}
@@ -83,7 +83,7 @@ func TestSendPostsAlertWithHeaders(t *testing.T) {
 	if err := build(t, c).Send(context.Background(), testAlert()); err != nil {
 		t.Fatal(err)
 	}
-	g := <-ch
+	g := outputstest.Recv(t, ch)
 	if g.method != "POST" || g.ctype != "application/json" || g.auth != "Bearer s3cr3t-token" || g.custom != "sec" {
 		t.Fatalf("request = %+v", g)
 	}
@@ -253,11 +253,11 @@ func TestSendRawPostsWhatSendPosts(t *testing.T) {
 		if err := o.Send(context.Background(), decoded); err != nil {
 			t.Fatal(err)
 		}
-		viaSend := <-ch
+		viaSend := outputstest.Recv(t, ch)
 		if err := raw.SendRaw(context.Background(), stored); err != nil {
 			t.Fatal(err)
 		}
-		viaRaw := <-ch
+		viaRaw := outputstest.Recv(t, ch)
 		if string(viaRaw.body) != string(viaSend.body) || string(viaRaw.body) != string(stored) {
 			t.Fatalf("SendRaw posted\n%s\nSend posted\n%s\nstored\n%s", viaRaw.body, viaSend.body, stored)
 		}
