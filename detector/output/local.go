@@ -2,10 +2,14 @@ package output
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"log/syslog"
+	"net"
 	"os"
+	"strings"
+	"syscall"
 
 	"github.com/nightjar-sec/nightjar/alert"
 )
@@ -121,9 +125,54 @@ type syslogSink struct {
 func newSyslog(network, addr string) (*syslogSink, error) {
 	w, err := syslog.Dial(network, addr, syslog.LOG_USER|syslog.LOG_INFO, "nightjar")
 	if err != nil {
+		if network == "" && addr == "" {
+			// log/syslog says only "Unix syslog delivery error".
+			return nil, localSyslogError(localSyslogPaths)
+		}
 		return nil, fmt.Errorf("syslog_output: %w", err)
 	}
 	return &syslogSink{w: w}, nil
+}
+
+// localSyslogPaths are the sockets log/syslog tries for the local syslog,
+// in its order (datagram, then stream, on each).
+var localSyslogPaths = []string{"/dev/log", "/var/run/syslog", "/var/run/log"}
+
+// localSyslogError says why no local syslog could be reached, socket by
+// socket, and what to do about it.
+func localSyslogError(paths []string) error {
+	var tried []string
+	for _, p := range paths {
+		tried = append(tried, p+" ("+unixDialProblem(p)+")")
+	}
+	return fmt.Errorf("syslog_output: no local syslog to write to: tried %s. Either turn syslog_output off "+
+		"(syslog_output.enabled: false, or -o syslog_output.enabled=false) or make %s available: run a syslog daemon "+
+		"(rsyslog, syslog-ng, systemd-journald) or, in a container, mount the host's /dev/log "+
+		"(docker run -v /dev/log:/dev/log; Kubernetes: a hostPath volume)", strings.Join(tried, ", "), paths[0])
+}
+
+// unixDialProblem connects to a unix socket as log/syslog does and returns
+// why it failed, as the system says it ("no such file or directory",
+// "connection refused", "permission denied").
+func unixDialProblem(path string) string {
+	var first error
+	for _, network := range []string{"unixgram", "unix"} {
+		c, err := net.Dial(network, path)
+		if err == nil {
+			c.Close()
+			return "reachable now"
+		}
+		var errno syscall.Errno
+		if errors.As(err, &errno) {
+			err = errno
+		}
+		if first == nil || errors.Is(first, syscall.EPROTOTYPE) {
+			// A stream socket refuses a datagram connection: its own
+			// error says more.
+			first = err
+		}
+	}
+	return first.Error()
 }
 
 func (s *syslogSink) name() string { return "syslog" }

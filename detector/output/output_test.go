@@ -511,3 +511,45 @@ func TestHTTPLogsHideShortPassword(t *testing.T) {
 		t.Fatalf("log:\n%s", s)
 	}
 }
+
+// Without a local syslog, start-up stops with the sockets tried, why each
+// failed, and the fix.
+func TestSyslogUnavailableSaysWhereAndWhatToDo(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "log")
+	stale := filepath.Join(dir, "stale")
+	ln, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: stale, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close() // a datagram socket file stays: nobody listens on it
+	err = localSyslogError([]string{missing, stale})
+	for _, want := range []string{
+		"syslog_output: no local syslog to write to",
+		missing + " (no such file or directory)",
+		stale + " (connection refused)",
+		"-o syslog_output.enabled=false",
+		"make " + missing + " available",
+		"mount the host's /dev/log",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+
+	// The real thing, where this machine has no local syslog.
+	for _, p := range localSyslogPaths {
+		if c, err := net.Dial("unixgram", p); err == nil {
+			c.Close()
+			t.Skipf("%s is a syslog socket here", p)
+		}
+		if c, err := net.Dial("unix", p); err == nil {
+			c.Close()
+			t.Skipf("%s is a syslog socket here", p)
+		}
+	}
+	_, err = New(Options{Syslog: true, Logger: quiet()})
+	if err == nil || !strings.Contains(err.Error(), "tried /dev/log (") || !strings.Contains(err.Error(), "syslog_output.enabled=false") {
+		t.Fatalf("New with no local syslog: %v", err)
+	}
+}
