@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"sort"
+	"strings"
 
 	"github.com/nightjar-sec/nightjar/rules"
 	"github.com/nightjar-sec/nightjar/rules/builtin"
@@ -49,9 +51,19 @@ func LoadRules(src *field.Source, paths []string) (*rules.Loader, error) {
 	return l, errors.Join(errs...)
 }
 
+// ErrTagsAndSkipTags is -t given with -T. Falco refuses the pair ("You can
+// not specify both disabled (-D/-T) and enabled (-t) rules"): -t already
+// disables every rule without its tags.
+var ErrTagsAndSkipTags = errors.New("-t and -T can not be given together: -t runs only the rules with its tags, " +
+	"-T disables the rules with its tags; use one, or the configuration's rules: list for both " +
+	"(-o 'rules[].disable.rule=*' -o rules[].enable.tag=A -o rules[].disable.tag=B)")
+
 // RuleOptions turns the configuration and the -t/-T flags into the rules
 // engine's options.
 func RuleOptions(cfg *Config, tags, skipTags []string) (rules.Options, error) {
+	if len(tags) > 0 && len(skipTags) > 0 {
+		return rules.Options{}, ErrTagsAndSkipTags
+	}
 	m, err := rules.ParseRuleMatching(cfg.RuleMatching)
 	if err != nil {
 		return rules.Options{}, err
@@ -78,4 +90,58 @@ func RuleOptions(cfg *Config, tags, skipTags []string) (rules.Options, error) {
 		}
 	}
 	return o, nil
+}
+
+// CheckTags returns an error for each -t or -T tag that no loaded rule
+// has, naming the closest tag or listing those there are: a misspelt -t
+// would otherwise disable every rule, and a misspelt -T none, with only an
+// info line to tell.
+func CheckTags(rs *rules.Ruleset, tags, skipTags []string) error {
+	have := map[string]bool{}
+	for _, r := range rs.Rules() {
+		for _, t := range r.Tags {
+			have[t] = true
+		}
+	}
+	all := make([]string, 0, len(have))
+	for t := range have {
+		all = append(all, t)
+	}
+	sort.Strings(all)
+	var errs []error
+	check := func(flag string, list []string) {
+		for _, t := range list {
+			if have[t] {
+				continue
+			}
+			msg := fmt.Sprintf("%s %s: no loaded rule has this tag", flag, t)
+			switch best := closestTag(t, all); {
+			case len(all) == 0:
+				msg += " (the loaded rules have no tags)"
+			case best != "":
+				msg += fmt.Sprintf(" (did you mean %s?)", best)
+			default:
+				msg += "; the loaded rules' tags: " + strings.Join(all, ", ")
+			}
+			errs = append(errs, errors.New(msg))
+		}
+	}
+	check("-t", tags)
+	check("-T", skipTags)
+	return errors.Join(errs...)
+}
+
+// closestTag returns the tag of all nearest to t, if one is close (a
+// different case, or a few letters off).
+func closestTag(t string, all []string) string {
+	best, bestD := "", len(t)/3+1
+	for _, a := range all {
+		if strings.EqualFold(a, t) {
+			return a
+		}
+		if d := field.EditDistance(t, a); d < bestD {
+			best, bestD = a, d
+		}
+	}
+	return best
 }

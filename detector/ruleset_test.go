@@ -80,8 +80,98 @@ func TestRuleOptionsSelection(t *testing.T) {
 			t.Errorf("%q should be disabled", not)
 		}
 	}
-	on = enabled([]string{"container"}, []string{"network"})
+	on = enabled([]string{"T1611"}, nil)
 	if on["Reverse shell"] || !on["Namespace change in container"] {
-		t.Errorf("-t container -T network: %v", on)
+		t.Errorf("-t T1611: %v", on)
+	}
+	on = enabled(nil, []string{"network"})
+	if on["Reverse shell"] || !on["Namespace change in container"] {
+		t.Errorf("-T network: %v", on)
+	}
+}
+
+// -t and -T together are refused, as Falco refuses them: -t already
+// disables every rule without its tags.
+func TestRuleOptionsTagsAndSkipTags(t *testing.T) {
+	cfg, _, err := LoadConfig("", false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RuleOptions(cfg, []string{"container"}, []string{"network"}); err == nil ||
+		!strings.Contains(err.Error(), "-t and -T can not be given together") {
+		t.Fatalf("-t container -T network: %v", err)
+	}
+}
+
+// Falco's -o forms for the rules: list select what -t and -T do.
+func TestRuleOptionsFromOverrides(t *testing.T) {
+	if fileExists(DefaultRulesFile) {
+		t.Skip("an installed default ruleset may differ from the embedded one")
+	}
+	enabled := func(overrides ...string) map[string]bool {
+		cfg, _, err := LoadConfig("", false, overrides)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := LoadRules(sysevent.NewSource(), []string{DefaultRulesFile})
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts, err := RuleOptions(cfg, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, err := l.Compile(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		on := map[string]bool{}
+		for _, r := range rs.Rules() {
+			if r.Enabled {
+				on[r.Name] = true
+			}
+		}
+		return on
+	}
+	on := enabled("rules[].disable.rule=*", "rules[].enable.tag=T1611", "rules[].disable.tag=process")
+	if len(on) == 0 {
+		t.Fatal("no rule enabled")
+	}
+	if on["Reverse shell"] || on["Namespace change in container"] || !on["Container escape via release_agent"] {
+		t.Errorf("rules[] -o forms: %v", on)
+	}
+}
+
+// A -t or -T tag that no loaded rule has is an error naming it, with the
+// closest tag or the list of tags.
+func TestCheckTags(t *testing.T) {
+	if fileExists(DefaultRulesFile) {
+		t.Skip("an installed default ruleset may differ from the embedded one")
+	}
+	l, err := LoadRules(sysevent.NewSource(), []string{DefaultRulesFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, _, _ := LoadConfig("", false, nil)
+	opts, _ := RuleOptions(cfg, nil, nil)
+	rs, err := l.Compile(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckTags(rs, []string{"network", "T1611"}, nil); err != nil {
+		t.Errorf("existing tags: %v", err)
+	}
+	err = CheckTags(rs, []string{"nosuchtag", "netwrok"}, []string{"Container"})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		"-t nosuchtag: no loaded rule has this tag; the loaded rules' tags: ", "container, ",
+		"-t netwrok: no loaded rule has this tag (did you mean network?)",
+		"-T Container: no loaded rule has this tag (did you mean container?)",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
 	}
 }
