@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,18 +37,19 @@ Configuration:
                   the embedded defaults when that file does not exist)
   -o KEY=VALUE    override a configuration key, nested keys joined with dots
                   (-o json_output=true -o http_output.url=http://sk:2801/);
-                  KEY[]=VALUE appends to a list. Repeatable.
+                  KEY[N] is item N of a list, KEY[] a new item at its end
+                  (-o rules[].disable.tag=network). Repeatable.
 
 Rules:
   -r FILE|DIR     rules file or directory (*.yaml, sorted); repeatable, in
                   order; replaces rules_files
-  -t TAG          only run rules with this tag (repeatable)
-  -T TAG          do not run rules with this tag (repeatable)
+  -t TAG          only run rules with this tag (repeatable; not with -T)
+  -T TAG          do not run rules with this tag (repeatable; not with -t)
   -V FILE         load these rule files in order, print every error as
                   file:line:col, exit 1 if any (repeatable)
   -L              describe the loaded rules and exit
-  --list          list the fields rules can use, * marking those nightjar
-                  populates, and exit
+  --list[=SOURCE] list the fields rules can use, * marking those nightjar
+                  populates, and exit (SOURCE: syscall, the only one)
 
 Running:
   -e FILE         replay events recorded with --record
@@ -81,6 +83,75 @@ type list []string
 func (l *list) String() string     { return strings.Join(*l, ",") }
 func (l *list) Set(v string) error { *l = append(*l, v); return nil }
 
+// once is a string flag that may be given once: a second -c, -e, --record
+// or -M would silently replace the first.
+type once struct {
+	v   string
+	set bool
+}
+
+func (o *once) String() string { return o.v }
+func (o *once) Set(v string) error {
+	if o.set {
+		return errors.New("given twice; it takes one value")
+	}
+	o.v, o.set = v, true
+	return nil
+}
+
+// listFlag is --list, --list=SOURCE and --list SOURCE, as in Falco: the
+// fields of every event source, or of one.
+type listFlag struct {
+	on     bool
+	source string
+}
+
+func (l *listFlag) String() string   { return l.source }
+func (l *listFlag) IsBoolFlag() bool { return true }
+func (l *listFlag) Set(v string) error {
+	switch v {
+	case "true":
+		l.on = true
+	case "false":
+		l.on, l.source = false, ""
+	default:
+		l.on, l.source = true, v
+	}
+	return nil
+}
+
+// eventSources are the sources nightjar captures events from: --list takes
+// one of them.
+var eventSources = []string{"syscall"}
+
+// valueFlags are the flags of the main command that take a value.
+var valueFlags = map[string]bool{"c": true, "o": true, "r": true, "t": true, "T": true, "V": true, "e": true, "record": true, "M": true}
+
+// listSourceArg rewrites "--list SOURCE" as "--list=SOURCE": Falco's --list
+// takes its source either way, while Go's flag package would see SOURCE
+// as a stray argument.
+func listSourceArg(args []string) []string {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" || !strings.HasPrefix(a, "-") || a == "-" {
+			break
+		}
+		name := strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+		if strings.Contains(name, "=") {
+			continue
+		}
+		if valueFlags[name] {
+			i++
+			continue
+		}
+		if name == "list" && i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
+			out := append(append(append([]string{}, args[:i]...), "--list="+args[i+1]), args[i+2:]...)
+			return out
+		}
+	}
+	return args
+}
+
 // scaleProcs is detector.Options.ScaleProcs: on for the command unless the
 // operator set GOMAXPROCS, off when tests call run in their own process.
 var scaleProcs bool
@@ -102,21 +173,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	var o detector.Options
 	var overrides, rulesPaths, tags, skipTags, validate list
-	var seconds, configPath string
+	var configPath, replay, record, seconds once
+	var listFields listFlag
 	var showVersion bool
-	fs.StringVar(&configPath, "c", "", "")
+	fs.Var(&configPath, "c", "")
 	fs.Var(&overrides, "o", "")
 	fs.Var(&rulesPaths, "r", "")
 	fs.Var(&tags, "t", "")
 	fs.Var(&skipTags, "T", "")
 	fs.Var(&validate, "V", "")
 	fs.BoolVar(&o.DescribeRules, "L", false, "")
-	fs.BoolVar(&o.ListFields, "list", false, "")
-	fs.StringVar(&o.Replay, "e", "", "")
-	fs.StringVar(&o.Record, "record", "", "")
-	fs.StringVar(&seconds, "M", "", "")
+	fs.Var(&listFields, "list", "")
+	fs.Var(&replay, "e", "")
+	fs.Var(&record, "record", "")
+	fs.Var(&seconds, "M", "")
 	fs.BoolVar(&showVersion, "version", false, "")
-	if err := fs.Parse(args); err != nil {
+	if err := fs.Parse(listSourceArg(args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
@@ -132,35 +204,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return fail("unexpected argument %q (the only subcommand is test)", fs.Arg(0))
 	}
 	if showVersion {
+		if fs.NFlag() > 1 {
+			return fail("--version prints the version and exits: give it alone")
+		}
 		fmt.Fprintf(stdout, "nightjar %s\n", version)
 		return 0
 	}
-	modes := 0
-	for _, on := range []bool{len(validate) > 0, o.DescribeRules, o.ListFields} {
-		if on {
-			modes++
-		}
+	o.ListFields, o.Replay, o.Record = listFields.on, replay.v, record.v
+	if msg := misuse(&o, validate, rulesPaths, tags, skipTags, overrides, seconds.set, listFields.source); msg != "" {
+		return fail("%s", msg)
 	}
-	if modes > 1 {
-		return fail("-V, -L and --list each print and exit: use one of them")
-	}
-	if seconds != "" {
-		s, err := strconv.ParseFloat(seconds, 64)
+	if seconds.set {
+		s, err := strconv.ParseFloat(seconds.v, 64)
 		if err != nil || s <= 0 {
-			return fail("-M %s: want a number of seconds greater than 0", seconds)
+			return fail("-M %s: want a number of seconds greater than 0", seconds.v)
 		}
 		o.Duration = time.Duration(s * float64(time.Second))
-	}
-	if o.Replay != "" && o.Record != "" {
-		return fail("-e and --record: a replay cannot be recorded again; copy the file instead")
 	}
 	for _, p := range validate {
 		if _, err := os.Stat(p); err != nil {
 			return fail("-V %s: %v", p, errors.Unwrap(err))
 		}
 	}
-	o.ConfigPath, o.ConfigExplicit = configPath, configPath != ""
-	if configPath == "" {
+	o.ConfigPath, o.ConfigExplicit = configPath.v, configPath.set
+	if !configPath.set {
 		o.ConfigPath = detector.DefaultConfigPath
 	}
 	o.Overrides, o.RulesPaths, o.Tags, o.SkipTags, o.Validate = overrides, rulesPaths, tags, skipTags, validate
@@ -169,6 +236,68 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	return exitCode(detector.Run(ctx, o), stderr)
+}
+
+// misuse returns what is wrong with a combination of flags, or "": flags
+// that would be silently ignored are refused, as is the pair Falco
+// refuses (-t with -T).
+func misuse(o *detector.Options, validate, rulesPaths, tags, skipTags, overrides []string, duration bool, source string) string {
+	var mode string // the flag that prints and exits
+	modes := 0
+	for _, m := range []struct {
+		on   bool
+		name string
+	}{{len(validate) > 0, "-V"}, {o.DescribeRules, "-L"}, {o.ListFields, "--list"}} {
+		if m.on {
+			mode = m.name
+			modes++
+		}
+	}
+	// Flags that only mean something while nightjar runs.
+	running := ""
+	switch {
+	case o.Replay != "":
+		running = "-e"
+	case o.Record != "":
+		running = "--record"
+	case duration:
+		running = "-M"
+	}
+	switch {
+	case modes > 1:
+		return "-V, -L and --list each print and exit: use one of them"
+	case mode != "" && running != "":
+		return fmt.Sprintf("%s prints and exits, so %s (which applies while nightjar runs) would do nothing: drop one of them", mode, running)
+	case len(tags) > 0 && len(skipTags) > 0:
+		return detector.ErrTagsAndSkipTags.Error()
+	case mode == "-V" && len(rulesPaths) > 0:
+		return "-V checks the files it names and -r would add nothing: give each file with -V, in load order"
+	case mode == "-V" && (len(tags) > 0 || len(skipTags) > 0):
+		return "-V checks every rule of its files, and -t/-T (which choose the rules that run) would do nothing: drop them"
+	case mode == "--list" && (len(rulesPaths) > 0 || len(tags) > 0 || len(skipTags) > 0):
+		return "--list lists the fields of an event source, and -r/-t/-T (which choose rules) would do nothing: drop them"
+	case o.Replay != "" && o.Record != "":
+		return "-e and --record: a replay cannot be recorded again; copy the file instead"
+	}
+	if o.ListFields && source != "" && !slices.Contains(eventSources, source) {
+		if source == "k8s_audit" {
+			return "--list=k8s_audit: nightjar loads Kubernetes audit rules but has no k8s_audit event source; its one source is syscall"
+		}
+		return fmt.Sprintf("--list=%s: no such event source; nightjar's one source is %s", source, strings.Join(eventSources, ", "))
+	}
+	if len(rulesPaths) > 0 {
+		for _, ov := range overrides {
+			key, _, _ := strings.Cut(ov, "=")
+			name := strings.TrimSpace(key)
+			if i := strings.IndexAny(name, ".["); i >= 0 {
+				name = name[:i]
+			}
+			if name == "rules_files" || name == "rules_file" {
+				return fmt.Sprintf("-r replaces rules_files, so -o %s would do nothing: give the rule files with -r only", name)
+			}
+		}
+	}
+	return ""
 }
 
 func runTest(args []string, stdout, stderr io.Writer) int {

@@ -46,11 +46,40 @@ func TestUsageAndMisuse(t *testing.T) {
 		{[]string{"-o", "json_outputt=true", "-L"}, "json_outputt: unknown key (did you mean json_output?)"},
 		{[]string{"-c", "/nonexistent/nightjar.yaml", "-L"}, "/nonexistent/nightjar.yaml"},
 		{[]string{"test"}, "want exactly one CASES.yaml"},
+		// Falco refuses -t with -T.
+		{[]string{"-t", "container", "-T", "network", "-L"}, "-t and -T can not be given together"},
+		// Flags that the mode would silently ignore.
+		{[]string{"-L", "--record", "/tmp/x.rec"}, "-L prints and exits, so --record (which applies while nightjar runs) would do nothing"},
+		{[]string{"-e", "/tmp/x.rec", "-L"}, "-L prints and exits, so -e"},
+		{[]string{"--list", "-M", "5"}, "--list prints and exits, so -M"},
+		{[]string{"-V", "/nonexistent.yaml", "-r", "/etc/x.yaml"}, "-V checks the files it names and -r would add nothing"},
+		{[]string{"-V", "/nonexistent.yaml", "-t", "network"}, "-t/-T (which choose the rules that run) would do nothing"},
+		{[]string{"--list", "-T", "network"}, "--list lists the fields of an event source, and -r/-t/-T"},
+		{[]string{"--version", "-L"}, "--version prints the version and exits: give it alone"},
+		{[]string{"-c", "/a.yaml", "-c", "/b.yaml", "-L"}, `invalid value "/b.yaml" for flag -c: given twice`},
+		{[]string{"-M", "1", "-M", "2"}, `for flag -M: given twice`},
+		{[]string{"-r", "/etc/x.yaml", "-o", "rules_files=[/a.yaml]", "-L"}, "-r replaces rules_files, so -o rules_files would do nothing"},
+		{[]string{"-r", "/etc/x.yaml", "-o", "rules_file[]=/a.yaml", "-L"}, "so -o rules_file would do nothing"},
+		// --list takes a source, as in Falco.
+		{[]string{"--list=k8s_audit"}, "--list=k8s_audit: nightjar loads Kubernetes audit rules but has no k8s_audit event source"},
+		{[]string{"--list", "bogus"}, "--list=bogus: no such event source; nightjar's one source is syscall"},
 	} {
 		code, _, errOut := runCLI(c.args...)
 		if code != 2 || !strings.Contains(errOut, c.want) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", c.args, code, errOut, c.want)
 		}
+	}
+}
+
+// An -o error names the key and never prints the value, which may hold a
+// password.
+func TestOverrideErrorHidesTheValue(t *testing.T) {
+	code, out, errOut := runCLI("-o", "http_output.urll=http://u:s3cretpw@127.0.0.1:1/", "-L")
+	if code != 2 || !strings.Contains(errOut, "-o http_output.urll: unknown key (did you mean http_output.url?)") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	if strings.Contains(out+errOut, "s3cretpw") {
+		t.Fatalf("the password is printed: %q", out+errOut)
 	}
 }
 
@@ -89,6 +118,33 @@ func TestDescribeAndList(t *testing.T) {
 	code, out, _ = runCLI("--list", "-o", "log_level=error")
 	if code != 0 || !strings.Contains(out, "* fd.name") || !strings.Contains(out, "  k8s.pod.name") {
 		t.Fatalf("--list must mark populated fields: %d\n%s", code, out)
+	}
+	// Falco's forms with a source: --list=syscall and --list syscall.
+	for _, args := range [][]string{
+		{"--list=syscall", "-o", "log_level=error"},
+		{"--list", "syscall", "-o", "log_level=error"},
+		{"-o", "log_level=error", "-list", "syscall"},
+	} {
+		code, out, errOut := runCLI(args...)
+		if code != 0 || !strings.Contains(out, "* fd.name") {
+			t.Errorf("%v: %d %s", args, code, errOut)
+		}
+	}
+}
+
+func TestListSourceArg(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"--list syscall", "--list=syscall"},
+		{"--list", "--list"},
+		{"--list -L", "--list -L"},
+		{"-o a=b --list syscall -L", "-o a=b --list=syscall -L"},
+		{"-c --list syscall", "-c --list syscall"}, // --list is -c's value
+		{"--list=syscall x", "--list=syscall x"},
+		{"-L stray --list syscall", "-L stray --list syscall"}, // flags end at stray
+	} {
+		if got := strings.Join(listSourceArg(strings.Fields(c.in)), " "); got != c.want {
+			t.Errorf("%q: %q, want %q", c.in, got, c.want)
+		}
 	}
 }
 
