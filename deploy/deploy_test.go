@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -458,6 +459,80 @@ func TestImageRecipes(t *testing.T) {
 		out, err := command(filepath.Join(bin, b), "healthcheck", "--url", "http://127.0.0.1:1/").CombinedOutput()
 		if err == nil || !strings.Contains(string(out), "unhealthy") {
 			t.Errorf("%s healthcheck against a closed port: err=%v out=%s", b, err, out)
+		}
+	}
+}
+
+// dockerignored reports whether the build context leaves out path (slash-
+// separated, relative to the context) under .dockerignore's patterns:
+// Docker's rules, a pattern matching a directory leaves out what it holds,
+// `**` matches any number of directories, the last matching pattern wins
+// and `!` brings a path back.
+func dockerignored(patterns []string, path string) bool {
+	out := false
+	for _, p := range patterns {
+		neg := strings.HasPrefix(p, "!")
+		p = strings.TrimPrefix(filepath.Clean(strings.TrimPrefix(p, "!")), "/")
+		var re strings.Builder
+		re.WriteString("^")
+		for i := 0; i < len(p); i++ {
+			switch {
+			case strings.HasPrefix(p[i:], "**/"):
+				re.WriteString("(.*/)?")
+				i += 2
+			case strings.HasPrefix(p[i:], "**"):
+				re.WriteString(".*")
+				i++
+			case p[i] == '*':
+				re.WriteString("[^/]*")
+			case p[i] == '?':
+				re.WriteString("[^/]")
+			default:
+				re.WriteString(regexp.QuoteMeta(p[i : i+1]))
+			}
+		}
+		re.WriteString("(/.*)?$")
+		if regexp.MustCompile(re.String()).MatchString(path) {
+			out = !neg
+		}
+	}
+	return out
+}
+
+// TestDockerignore checks the build context the recipes get: every file
+// they copy is in it, and the repository's history, a compose .env with
+// its secrets, benchmark results, a local queue and test binaries are not.
+func TestDockerignore(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(root, ".dockerignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var patterns []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			patterns = append(patterns, line)
+		}
+	}
+	for _, p := range []string{".git/HEAD", ".env", "bench-results/20261129T065524Z/summary.txt", "data/queue/jetstream/x", "api.test", "cmd/nightjar/nightjar.test", "cpu.out"} {
+		if !dockerignored(patterns, p) {
+			t.Errorf("the build context holds %s: leave it out in .dockerignore", p)
+		}
+	}
+	for _, recipe := range []string{"sidekick.Dockerfile", "nightjar.Dockerfile"} {
+		stages := dockerfile(t, recipe)
+		for _, ins := range stages[len(stages)-1].ins {
+			if !strings.EqualFold(ins[0], "COPY") {
+				continue
+			}
+			flags, srcs, _ := copyArgs(ins)
+			if _, staged := flags["from"]; staged {
+				continue
+			}
+			for _, src := range srcs {
+				if dockerignored(patterns, src) {
+					t.Errorf("%s copies %s, which .dockerignore leaves out of the build context", recipe, src)
+				}
+			}
 		}
 	}
 }
