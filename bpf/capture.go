@@ -12,6 +12,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
 )
 
@@ -153,6 +154,9 @@ func ensureTracefs() error {
 	return nil
 }
 
+// removeMemlock is rlimit.RemoveMemlock (a variable for tests).
+var removeMemlock = rlimit.RemoveMemlock
+
 // Load loads the programs, attaches the sched tracepoints and the syscall
 // tracepoints for cfg.Syscalls (plus StateSyscalls), and opens the ring
 // buffer reader. Syscalls whose tracepoints this kernel lacks (for example
@@ -281,6 +285,15 @@ func Load(cfg Config) (*Capture, error) {
 		if !keep[name] {
 			delete(spec.Programs, name)
 		}
+	}
+	// Kernels before 5.11 charge BPF maps (the ring buffer: 8 MiB by
+	// default) to RLIMIT_MEMLOCK, often 64 KiB or 8 MiB: lift it before
+	// the maps are made (this needs CAP_SYS_RESOURCE there, which the
+	// DaemonSet and the systemd unit grant; newer kernels account BPF
+	// memory to the memory cgroup, and this does nothing). If it fails, the
+	// load goes on, and its own error, if any, says what went wrong.
+	if err := removeMemlock(); err != nil {
+		slog.Debug("bpf: cannot remove the memlock limit; loading anyway", "error", err)
 	}
 	coll, err := ebpf.NewCollection(spec)
 	if err != nil {
