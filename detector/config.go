@@ -469,8 +469,14 @@ var backquoted = regexp.MustCompile("`[^`]*`")
 func (l *configLoader) mapping(n *yaml.Node, t reflect.Type, path, disp string) {
 	fields := yamlFields(t)
 	var kept []*yaml.Node
+	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
+		if line, dup := seen[k.Value]; dup {
+			l.fail(l.at(k), disp+k.Value, "set twice (first at line %d): keep one", line)
+			continue
+		}
+		seen[k.Value] = k.Line
 		ft, ok := fields[k.Value]
 		if !ok {
 			l.notAKey(k, v, path+k.Value, disp, fields)

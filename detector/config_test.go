@@ -108,6 +108,8 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"http_output: true\n", nil, []string{":1:14: http_output: want a mapping of keys"}},
 		{"rules_files: {a: b}\n", nil, []string{":1:14: rules_files: want a list"}},
 		{"- a\n- b\n", nil, []string{":1:1: the configuration must be a mapping"}},
+		{"priority: debug\nhttp_output:\n  url: a\n  url: b\npriority: info\n", nil, []string{
+			":4:3: http_output.url: set twice (first at line 3): keep one", ":5:1: priority: set twice (first at line 1)"}},
 		{"a: [\n", nil, []string{"nightjar.yaml:1: not valid YAML"}},
 	}
 	for _, c := range cases {
