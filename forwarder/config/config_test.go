@@ -441,14 +441,16 @@ func TestFalcosidekickAWSOutputsInEnvironment(t *testing.T) {
 	if c, err := Parse(nil, env, withAWS); err != nil || len(c.Outputs) != 1 || c.Outputs[0].Type != "aws" {
 		t.Fatalf("empty: %v", err)
 	}
-	// In the file they are unknown keys of the aws section: set, they stop
-	// start-up; empty, as in falcosidekick's example file, they do not.
+	// In the file: set, they stop start-up naming the output; off, they
+	// are skipped, even with falcosidekick's non-empty defaults beside
+	// the enabling key (its example file has aws.securitylake.interval: 5).
 	_, err = Parse([]byte("aws:\n  sqs:\n    url: https://sqs.eu-west-1.amazonaws.com/1/q\n"), nil, withAWS)
-	if err == nil || !strings.Contains(err.Error(), "aws.sqs (line 2): unknown key") {
+	if err == nil || !strings.Contains(err.Error(), "aws.sqs.url (line 3): falcosidekick's aws.sqs output is not supported") ||
+		strings.Contains(err.Error(), "amazonaws") {
 		t.Fatalf("aws.sqs.url in the file: %v", err)
 	}
-	if _, err := Parse([]byte("aws:\n  sqs:\n    url: \"\"\n  sns:\n    rawjson: false\n  s3:\n    bucket: \"\"\n"), nil, withAWS); err != nil {
-		t.Fatalf("empty aws.sqs, aws.sns, aws.s3 in the file: %v", err)
+	if _, err := Parse([]byte("aws:\n  sqs:\n    url: \"\"\n  sns:\n    rawjson: false\n  s3:\n    bucket: \"\"\n  securitylake:\n    bucket: \"\"\n    interval: 5\n    batchsize: 1000\n"), nil, withAWS); err != nil {
+		t.Fatalf("aws.sqs, aws.sns, aws.s3, aws.securitylake off in the file: %v", err)
 	}
 }
 

@@ -95,6 +95,22 @@ var falcosidekickGlobals = map[string]bool{
 // would send alerts somewhere stops start-up.
 func unsupportedSection(name string, k, v *yaml.Node, types string) error {
 	path := strings.Split(strings.ToLower(falcosidekickOnly[name]), "_")[1:]
+	return enablingKeySet(name, name, path, v, types)
+}
+
+// unsupportedAWSSection is unsupportedSection for falcosidekick's AWS
+// outputs other than Lambda (aws.sqs, ...): subsections of the aws section,
+// which falcosidekick's example file fills with non-empty defaults
+// (aws.securitylake.interval: 5), so only the enabling key counts.
+func unsupportedAWSSection(sub string, v *yaml.Node) error {
+	path := strings.Split(strings.ToLower(falcosidekickAWSOnly[sub]), "_")[2:]
+	return enablingKeySet("aws."+sub, "aws."+sub, path, v, "aws.lambda")
+}
+
+// enablingKeySet returns an error when the scalar at path under v (the
+// section named where) is set, naming output as falcosidekick's output
+// nightjar lacks; nil when it is absent, empty or null.
+func enablingKeySet(output, where string, path []string, v *yaml.Node, types string) error {
 	n := v
 	for _, p := range path {
 		if n.Kind == yaml.AliasNode {
@@ -114,11 +130,11 @@ func unsupportedSection(name string, k, v *yaml.Node, types string) error {
 		}
 		n = next
 	}
-	if n.Kind != yaml.ScalarNode || n.Value == "" || n.Tag == "!!null" || (name == "policyreport" && strings.EqualFold(n.Value, "false")) {
+	if n.Kind != yaml.ScalarNode || n.Value == "" || n.Tag == "!!null" || (output == "policyreport" && strings.EqualFold(n.Value, "false")) {
 		return nil
 	}
 	return fmt.Errorf("%s.%s (line %d): falcosidekick's %s output is not supported by nightjar-sidekick; remove the section (supported outputs: %s)",
-		name, strings.Join(path, "."), n.Line, name, types)
+		where, strings.Join(path, "."), n.Line, output, types)
 }
 
 // unsupportedEnv is an error naming every falcosidekick-only output

@@ -299,6 +299,15 @@ func checkNode(n *yaml.Node, t reflect.Type, key string, warn *[]string) error {
 				continue
 			}
 			f, ok := keys[strings.ToLower(k.Value)]
+			if _, aws := falcosidekickAWSOnly[strings.ToLower(k.Value)]; !ok && aws && key == "aws" {
+				// falcosidekick's other AWS outputs share the section
+				// with Lambda: skipped while off, refused when on.
+				if err := unsupportedAWSSection(strings.ToLower(k.Value), val); err != nil {
+					return err
+				}
+				kept = kept[:len(kept)-2]
+				continue
+			}
 			if !ok {
 				if err := misspelt(join(key, k.Value), k, keys); err != nil {
 					return err
