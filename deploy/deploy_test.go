@@ -100,6 +100,9 @@ func sidekickEnv(t *testing.T) map[string]bool {
 	for _, v := range []string{"AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA", "AWS_PROFILE"} {
 		known[v] = true
 	}
+	// Read by the Go runtime; the sidekick sets its own defaults unless
+	// they are set (docs/operations.md).
+	known["GOMEMLIMIT"], known["GOGC"] = true, true
 	if len(known) < 40 {
 		t.Fatalf("only %d sidekick variables known: the key listing is broken", len(known))
 	}
@@ -108,8 +111,16 @@ func sidekickEnv(t *testing.T) map[string]bool {
 
 func loadCompose(t *testing.T, env []string) *types.Project {
 	t.Helper()
-	opts, err := cli.NewProjectOptions([]string{filepath.Join(root, "docker-compose.yml")},
-		cli.WithWorkingDirectory(root), cli.WithEnv(env), cli.WithInterpolation(true))
+	return loadComposeIn(t, root, env)
+}
+
+// loadComposeIn loads dir/docker-compose.yml as docker compose does: the
+// variables in env and dir/.env (when there is one) interpolated, env_file
+// files read.
+func loadComposeIn(t *testing.T, dir string, env []string) *types.Project {
+	t.Helper()
+	opts, err := cli.NewProjectOptions([]string{filepath.Join(dir, "docker-compose.yml")},
+		cli.WithWorkingDirectory(dir), cli.WithEnv(env), cli.WithEnvFiles(), cli.WithDotEnv, cli.WithInterpolation(true))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,6 +184,10 @@ func TestComposeFile(t *testing.T) {
 	if len(sk.Volumes) != 1 || sk.Volumes[0].Type != "volume" || !strings.HasPrefix(cfg.Queue.Dir, sk.Volumes[0].Target) {
 		t.Errorf("sidekick volumes = %+v: want a named volume holding %s", sk.Volumes, cfg.Queue.Dir)
 	}
+	if lp := sk.Environment["LISTENPORT"]; lp == nil || *lp != fmt.Sprint(sk.Ports[0].Target) {
+		t.Errorf("sidekick LISTENPORT = %v: the stack must set it to the port it maps, %d", lp, sk.Ports[0].Target)
+	}
+	checkComposePassThrough(t, known)
 	if sk.HealthCheck == nil || nj.HealthCheck == nil || sk.Restart == "" || nj.Restart == "" {
 		t.Error("both services need a healthcheck and a restart policy")
 	}
@@ -219,6 +234,66 @@ func TestComposeFile(t *testing.T) {
 	}
 	if err := validateRules(t, filepath.Join(root, "deploy/rules.d")); err != nil {
 		t.Errorf("deploy/rules.d: %v", err)
+	}
+}
+
+// checkComposePassThrough checks that every variable the sidekick reads
+// reaches it from the shell, and every line of .env too (named outputs'
+// OUTPUTS_<NAME>_<KEY> included), except the ones the stack sets itself.
+func checkComposePassThrough(t *testing.T, known map[string]bool) {
+	t.Helper()
+	pinned := map[string]string{"QUEUE_DIR": "/var/lib/nightjar-sidekick/queue", "LISTENPORT": "2801"}
+	var shell []string
+	for v := range known {
+		shell = append(shell, v+"=shell-"+v)
+	}
+	sk, err := loadCompose(t, shell).GetService("sidekick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v := range known {
+		want := "shell-" + v
+		if p, ok := pinned[v]; ok {
+			want = p
+		}
+		if got := sk.Environment[v]; got == nil || *got != want {
+			t.Errorf("sidekick %s = %v, want %q: every variable the sidekick reads must reach it from the shell", v, got, want)
+		}
+	}
+
+	dir := t.TempDir()
+	b, err := os.ReadFile(filepath.Join(root, "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "docker-compose.yml"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dotenv := "OUTPUTS_PAGER_TYPE=webhook\nOUTPUTS_PAGER_ADDRESS=http://pager.example/alerts\nGOMEMLIMIT=512MiB\nQUEUE_DIR=/elsewhere\nLISTENPORT=9999\n"
+	if err := os.WriteFile(filepath.Join(dir, ".env"), []byte(dotenv), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sk, err = loadComposeIn(t, dir, nil).GetService("sidekick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var environ []string
+	for k, v := range sk.Environment {
+		if v != nil && *v != "" {
+			environ = append(environ, k+"="+*v)
+		}
+	}
+	for k, want := range map[string]string{"OUTPUTS_PAGER_TYPE": "webhook", "GOMEMLIMIT": "512MiB", "QUEUE_DIR": pinned["QUEUE_DIR"], "LISTENPORT": pinned["LISTENPORT"]} {
+		if got := sk.Environment[k]; got == nil || *got != want {
+			t.Errorf("with .env, sidekick %s = %v, want %q", k, got, want)
+		}
+	}
+	cfg, err := config.Load("", environ, forwarder.OutputTypes)
+	if err != nil {
+		t.Fatalf("the sidekick rejects the compose environment with .env: %v", err)
+	}
+	if !slices.Contains(cfg.OutputNames(), "pager") {
+		t.Errorf("the named output in .env is not configured: outputs %v", cfg.OutputNames())
 	}
 }
 
