@@ -904,6 +904,67 @@ func TestKubernetesOverlays(t *testing.T) {
 	})
 }
 
+// clusterScoped are the kinds that live in no namespace.
+var clusterScoped = map[string]bool{"Namespace": true, "ClusterRole": true, "ClusterRoleBinding": true,
+	"PriorityClass": true, "CustomResourceDefinition": true, "PersistentVolume": true, "StorageClass": true}
+
+// serviceDNS matches the in-cluster names of Services and of the pods of a
+// StatefulSet's governing Service: [pod.]service.namespace.svc.
+var serviceDNS = regexp.MustCompile(`\b(?:[a-z0-9-]+\.)?([a-z0-9-]+)\.([a-z0-9-]+)\.svc\b`)
+
+// TestKubernetesNamespaces renders the base and every overlay and checks
+// that every namespaced object is in the nightjar namespace, and that every
+// in-cluster name (service.namespace.svc) in them names a Service that the
+// same tree renders in that namespace.
+func TestKubernetesNamespaces(t *testing.T) {
+	dirs := []string{"base"}
+	entries, err := os.ReadDir(filepath.Join(root, "deploy/kubernetes/overlays"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			dirs = append(dirs, "overlays/"+e.Name())
+		}
+	}
+	for _, dir := range dirs {
+		t.Run(dir, func(t *testing.T) {
+			docs := kustomize(t, dir)
+			services := map[string]bool{} // name.namespace
+			for _, d := range docs {
+				var meta struct {
+					Kind     string `json:"kind"`
+					Metadata struct {
+						Name, Namespace string
+					} `json:"metadata"`
+				}
+				if err := yaml.Unmarshal(d, &meta); err != nil {
+					t.Fatal(err)
+				}
+				if clusterScoped[meta.Kind] {
+					if meta.Metadata.Namespace != "" {
+						t.Errorf("%s %s: cluster-scoped, but has namespace %q", meta.Kind, meta.Metadata.Name, meta.Metadata.Namespace)
+					}
+					continue
+				}
+				if meta.Metadata.Namespace != "nightjar" {
+					t.Errorf("%s %s: namespace %q, want nightjar", meta.Kind, meta.Metadata.Name, meta.Metadata.Namespace)
+				}
+				if meta.Kind == "Service" {
+					services[meta.Metadata.Name+"."+meta.Metadata.Namespace] = true
+				}
+			}
+			for _, d := range docs {
+				for _, m := range serviceDNS.FindAllStringSubmatch(string(d), -1) {
+					if !services[m[1]+"."+m[2]] {
+						t.Errorf("%s names Service %s in namespace %s, which %s does not render (Services: %v)", m[0], m[1], m[2], dir, services)
+					}
+				}
+			}
+		})
+	}
+}
+
 // unitExec returns the command lines of a unit's Exec* settings.
 func unitExec(t *testing.T, name string) map[string][]string {
 	b, err := os.ReadFile(filepath.Join(root, "deploy/systemd", name))
