@@ -699,6 +699,7 @@ type objects struct {
 	secrets     []corev1.Secret
 	services    []corev1.Service
 	pvcs        []corev1.PersistentVolumeClaim
+	quotas      []corev1.ResourceQuota
 	other       int
 }
 
@@ -744,6 +745,10 @@ func decodeStrict(t *testing.T, docs [][]byte) *objects {
 			var v corev1.PersistentVolumeClaim
 			err = yaml.UnmarshalStrict(d, &v)
 			o.pvcs = append(o.pvcs, v)
+		case "ResourceQuota":
+			var v corev1.ResourceQuota
+			err = yaml.UnmarshalStrict(d, &v)
+			o.quotas = append(o.quotas, v)
 		case "Namespace":
 			var v corev1.Namespace
 			err = yaml.UnmarshalStrict(d, &v)
@@ -796,6 +801,23 @@ func TestKubernetesBase(t *testing.T) {
 	if sc == nil || sc.Privileged == nil || *sc.Privileged || sc.Capabilities == nil ||
 		!slices.Contains(sc.Capabilities.Add, "BPF") || !slices.Contains(sc.Capabilities.Drop, "ALL") {
 		t.Errorf("detector security context = %+v", sc)
+	}
+	// A pod of a system-*-critical class is admitted outside kube-system
+	// only where a ResourceQuota scoped to that class exists (GKE).
+	if pc := ds.PriorityClassName; pc != "" {
+		covered := false
+		for _, q := range o.quotas {
+			if q.Spec.ScopeSelector == nil {
+				continue
+			}
+			for _, e := range q.Spec.ScopeSelector.MatchExpressions {
+				covered = covered || e.ScopeName == corev1.ResourceQuotaScopePriorityClass &&
+					e.Operator == corev1.ScopeSelectorOpIn && slices.Contains(e.Values, pc)
+			}
+		}
+		if !covered {
+			t.Errorf("the detector's priorityClassName is %s, but no ResourceQuota scoped to PriorityClass In [%s] lets its pods in", pc, pc)
+		}
 	}
 	if !strings.HasPrefix(ds.Containers[0].Image, "ghcr.io/nightjar-sec/nightjar:") {
 		t.Errorf("detector image %q", ds.Containers[0].Image)
