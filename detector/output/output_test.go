@@ -82,6 +82,12 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 func TestStdoutAndFile(t *testing.T) {
 	for _, keep := range []bool{true, false} {
 		dir := t.TempDir()
@@ -396,7 +402,7 @@ func TestCloseOutcomeIsDeterministic(t *testing.T) {
 			t.Fatal(err)
 		}
 		d.Send(testAlert(i))
-		waitFor(t, func() bool { return strings.Contains(out.b.String(), "\n") }) // local output done
+		waitFor(t, func() bool { return strings.Contains(out.String(), "\n") }) // local output done
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		err = d.Close(ctx)
 		cancel()
@@ -503,11 +509,11 @@ func TestHTTPLogsHideShortPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.Send(testAlert(1))
-	waitFor(t, func() bool { return strings.Contains(log.b.String(), "retrying") })
+	waitFor(t, func() bool { return strings.Contains(log.String(), "retrying") })
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	d.Close(ctx)
-	if s := log.b.String(); strings.Contains(s, "pw@") || !strings.Contains(s, "url=http://u:xxxxx@127.0.0.1:1/") {
+	if s := log.String(); strings.Contains(s, "pw@") || !strings.Contains(s, "url=http://u:xxxxx@127.0.0.1:1/") {
 		t.Fatalf("log:\n%s", s)
 	}
 }
