@@ -100,6 +100,10 @@ func Run(ctx context.Context, o Options) error {
 	}
 	rs, err := loadRuleset(src, cfg, o)
 	if err != nil {
+		var ee *ExitError
+		if errors.As(err, &ee) {
+			return ee // its own status: misuse is 2
+		}
 		return &ExitError{Code: 1, Err: err}
 	}
 	if o.DescribeRules {
@@ -138,6 +142,11 @@ func loadRuleset(src *field.Source, cfg *Config, o Options) (*rules.Ruleset, err
 	}
 	if err != nil {
 		return nil, fmt.Errorf("loading rules:\n%w", err)
+	}
+	// A -t or -T tag no loaded rule has is a typo: with -t it would leave
+	// every rule disabled, with -T it would disable nothing.
+	if err := CheckTags(rs, o.Tags, o.SkipTags); err != nil {
+		return nil, &ExitError{Code: 2, Err: err}
 	}
 	n := 0
 	for _, r := range rs.Rules() {

@@ -170,3 +170,19 @@ func TestTestSubcommand(t *testing.T) {
 		t.Fatalf("typo: %d %s", code, errOut)
 	}
 }
+
+// A -t or -T tag that no loaded rule has is misuse (exit 2), named with the
+// closest tag: -t would otherwise leave every rule off.
+func TestUnknownTagIsMisuse(t *testing.T) {
+	code, _, errOut := runCLI("-o", "log_level=error", "-t", "filesytem", "-L")
+	if code != 2 || !strings.Contains(errOut, "-t filesytem: no loaded rule has this tag (did you mean filesystem?)") {
+		t.Fatalf("-t filesytem: exit %d, stderr %q", code, errOut)
+	}
+	code, _, errOut = runCLI("-o", "log_level=error", "-T", "nosuchtag", "-L")
+	if code != 2 || !strings.Contains(errOut, "-T nosuchtag: no loaded rule has this tag") {
+		t.Fatalf("-T nosuchtag: exit %d, stderr %q", code, errOut)
+	}
+	if code, _, errOut := runCLI("-o", "log_level=error", "-t", "filesystem", "-L"); code != 0 {
+		t.Fatalf("-t filesystem: exit %d, stderr %q", code, errOut)
+	}
+}
