@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -987,27 +988,107 @@ func TestKubernetesNamespaces(t *testing.T) {
 	}
 }
 
-// unitExec returns the command lines of a unit's Exec* settings.
-func unitExec(t *testing.T, name string) map[string][]string {
+// unit is what the tests read from a unit file's settings.
+type unit struct {
+	exec        map[string][]string // ExecStart, ExecStartPre: the words, before substitution
+	env         map[string]string   // Environment=
+	creds       map[string]string   // LoadCredential=ID:PATH
+	dynamicUser bool
+}
+
+func readUnit(t *testing.T, name string) unit {
 	b, err := os.ReadFile(filepath.Join(root, "deploy/systemd", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string][]string{}
+	u := unit{exec: map[string][]string{}, env: map[string]string{}, creds: map[string]string{}}
 	for _, line := range strings.Split(string(b), "\n") {
 		k, v, ok := strings.Cut(line, "=")
-		if ok && strings.HasPrefix(k, "Exec") {
-			out[k] = strings.Fields(v)
+		if !ok || strings.HasPrefix(k, "#") {
+			continue
 		}
+		switch {
+		case strings.HasPrefix(k, "Exec"):
+			u.exec[k] = unitWords(v)
+		case k == "Environment":
+			for _, w := range unitWords(v) {
+				ek, ev, _ := strings.Cut(w, "=")
+				u.env[ek] = ev
+			}
+		case k == "LoadCredential":
+			id, path, _ := strings.Cut(v, ":")
+			u.creds[id] = path
+		case k == "DynamicUser":
+			u.dynamicUser = v == "yes" || v == "true"
+		}
+	}
+	return u
+}
+
+// unitWords splits a setting's value into words as systemd does:
+// whitespace separates them, quotes group them.
+func unitWords(s string) []string {
+	var words []string
+	var cur strings.Builder
+	in, quote := false, byte(0)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote != 0 && c == quote:
+			quote = 0
+		case quote == 0 && (c == '"' || c == '\''):
+			quote, in = c, true
+		case quote == 0 && (c == ' ' || c == '\t'):
+			if in {
+				words = append(words, cur.String())
+				cur.Reset()
+				in = false
+			}
+		default:
+			cur.WriteByte(c)
+			in = true
+		}
+	}
+	if in {
+		words = append(words, cur.String())
+	}
+	return words
+}
+
+var unitVar = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// substitute applies systemd's substitution to a command line: a word
+// that is exactly $VAR becomes the variable's value split into words,
+// ${VAR} becomes its value within the word, and %d is the credentials
+// directory ($CREDENTIALS_DIRECTORY).
+func substitute(words []string, env map[string]string) []string {
+	var out []string
+	for _, w := range words {
+		if strings.HasPrefix(w, "$") && !strings.HasPrefix(w, "${") {
+			out = append(out, strings.Fields(env[w[1:]])...)
+			continue
+		}
+		w = unitVar.ReplaceAllStringFunc(w, func(m string) string { return env[m[2:len(m)-1]] })
+		out = append(out, strings.ReplaceAll(w, "%d", env["CREDENTIALS_DIRECTORY"]))
 	}
 	return out
 }
 
 // TestSystemdUnits runs each unit's ExecStartPre, the check it makes before
-// start-up, with the installed paths pointed at the repository's files.
+// start-up, as systemd would run it: the installed paths pointed at the
+// repository's files, its Environment= set, its LoadCredential= files copied
+// into a credentials directory that only the service's user can read, and,
+// for DynamicUser=yes, as an unprivileged user (when the test runs as root).
+// It also checks that the detector sends its alerts to the sidekick on the
+// same host, and has systemd-analyze verify both units where it exists.
 func TestSystemdUnits(t *testing.T) {
 	bin := binaries(t)
-	sidekickCfg := writeTemp(t, "config.yaml", "listenport: 2801\nwebhook:\n  address: http://127.0.0.1:9/\n")
+	// The sidekick's configuration as the unit's comment installs it:
+	// root's, mode 0600 (it may hold webhook URLs and API keys).
+	sidekickCfg := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(sidekickCfg, []byte("listenport: 2801\nwebhook:\n  address: http://127.0.0.1:9/\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	repl := strings.NewReplacer(
 		"/usr/local/bin/", bin+"/",
 		"/etc/nightjar-sidekick/config.yaml", sidekickCfg,
@@ -1015,21 +1096,129 @@ func TestSystemdUnits(t *testing.T) {
 		"/etc/nightjar/nightjar_rules.yaml", filepath.Join(root, "rules/builtin/nightjar_rules.yaml"),
 		"/etc/nightjar/nightjar_rules.local.yaml", filepath.Join(root, "rules/builtin/nightjar_rules.local.yaml"),
 	)
-	for _, unit := range []string{"nightjar.service", "nightjar-sidekick.service"} {
-		ex := unitExec(t, unit)
-		if len(ex["ExecStart"]) == 0 || len(ex["ExecStartPre"]) == 0 {
-			t.Fatalf("%s: no ExecStart/ExecStartPre", unit)
+	asRoot := os.Geteuid() == 0
+	if asRoot {
+		// An unprivileged user must be able to run the built binaries.
+		if err := os.Chmod(bin, 0o755); err != nil {
+			t.Fatal(err)
 		}
-		if filepath.Base(ex["ExecStart"][0])+".service" != unit {
-			t.Errorf("%s starts %s", unit, ex["ExecStart"][0])
+	}
+	commands := map[string]map[string][]string{} // unit -> Exec* -> words after substitution
+	for _, name := range []string{"nightjar.service", "nightjar-sidekick.service"} {
+		u := readUnit(t, name)
+		if len(u.exec["ExecStart"]) == 0 || len(u.exec["ExecStartPre"]) == 0 {
+			t.Fatalf("%s: no ExecStart/ExecStartPre", name)
 		}
-		args := strings.Fields(repl.Replace(strings.Join(ex["ExecStartPre"], " ")))
+		if filepath.Base(u.exec["ExecStart"][0])+".service" != name {
+			t.Errorf("%s starts %s", name, u.exec["ExecStart"][0])
+		}
+		uid, gid := os.Getuid(), os.Getgid()
+		if u.dynamicUser && asRoot {
+			uid, gid = 65534, 65534 // a user of its own, as DynamicUser=yes makes
+		}
+		env := map[string]string{}
+		for k, v := range u.env {
+			env[k] = v
+		}
+		if len(u.creds) > 0 {
+			// systemd copies each credential into a directory that only
+			// the service's user can read.
+			dir, err := os.MkdirTemp("", "nightjar-credentials-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			for id, path := range u.creds {
+				data, err := os.ReadFile(repl.Replace(path))
+				if err != nil {
+					t.Fatalf("%s: LoadCredential=%s:%s: %v", name, id, path, err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, id), data, 0o400); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chown(filepath.Join(dir, id), uid, gid); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := os.Chmod(dir, 0o500); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chown(dir, uid, gid); err != nil {
+				t.Fatal(err)
+			}
+			env["CREDENTIALS_DIRECTORY"] = dir
+		}
+		commands[name] = map[string][]string{}
+		for k, words := range u.exec {
+			args := substitute(words, env)
+			for i := range args {
+				args[i] = repl.Replace(args[i])
+			}
+			commands[name][k] = args
+		}
+		args := commands[name]["ExecStartPre"]
 		cmd := command(args[0], args[1:]...)
 		cmd.Env = []string{"PATH=/usr/bin:/bin"}
+		for k, v := range env {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		if uid != os.Getuid() {
+			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+		}
 		var buf bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &buf, &buf
 		if err := cmd.Run(); err != nil {
-			t.Errorf("%s ExecStartPre %v: %v\n%s", unit, args, err, buf.String())
+			t.Errorf("%s ExecStartPre %v (uid %d): %v\n%s", name, args, uid, err, buf.String())
 		}
+	}
+
+	// The detector on a host sends its alerts to the sidekick on that host,
+	// and its ExecStartPre checks the configuration it starts with.
+	flags := func(args []string) (cfg string, overrides []string) {
+		for i := 0; i+1 < len(args); i++ {
+			switch args[i] {
+			case "-c":
+				cfg = args[i+1]
+			case "-o":
+				overrides = append(overrides, args[i+1])
+			}
+		}
+		return cfg, overrides
+	}
+	cfgPath, overrides := flags(commands["nightjar.service"]["ExecStart"])
+	preCfg, preOverrides := flags(commands["nightjar.service"]["ExecStartPre"])
+	if preCfg != cfgPath || !slices.Equal(preOverrides, overrides) {
+		t.Errorf("nightjar.service: ExecStartPre checks -c %s -o %v, ExecStart runs -c %s -o %v", preCfg, preOverrides, cfgPath, overrides)
+	}
+	dcfg, _, err := detector.LoadConfig(cfgPath, true, overrides)
+	if err != nil {
+		t.Fatalf("nightjar.service: %v", err)
+	}
+	if want := fmt.Sprintf("http://127.0.0.1:%d/", config.DefaultListenPort); !dcfg.HTTPOutput.Enabled || dcfg.HTTPOutput.URL != want {
+		t.Errorf("nightjar.service: http_output enabled=%v url=%s: want the sidekick on this host, %s", dcfg.HTTPOutput.Enabled, dcfg.HTTPOutput.URL, want)
+	}
+
+	// systemd's own reading of the units (unknown settings, bad syntax).
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Log("systemd-analyze not found: the unit files' syntax is not checked")
+		return
+	}
+	dir := t.TempDir()
+	var paths []string
+	for _, name := range []string{"nightjar.service", "nightjar-sidekick.service"} {
+		b, err := os.ReadFile(filepath.Join(root, "deploy/systemd", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(strings.ReplaceAll(string(b), "/usr/local/bin/", bin+"/")), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
+	}
+	out, err := command(analyze, append([]string{"verify", "--man=no"}, paths...)...).CombinedOutput()
+	if err != nil || strings.Contains(string(out), ".service") {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 	}
 }
