@@ -2,16 +2,20 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"syscall"
 	"time"
 )
 
 // healthcheck is the container image's HEALTHCHECK: the images have no shell
-// or curl, so the binary probes the detector's metrics endpoint (metrics.enabled must be on) itself. It exits 0 when the
-// endpoint answers 2xx, 1 otherwise.
+// or curl, so the binary probes the detector's metrics endpoint itself. That
+// endpoint exists only with metrics.enabled (the image's configuration turns
+// it on, on 127.0.0.1:8765). It exits 0 when the endpoint answers 2xx, 1
+// otherwise, 2 on misuse.
 func healthcheck(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -30,6 +34,9 @@ func healthcheck(args []string, stdout, stderr io.Writer) int {
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		fmt.Fprintln(stderr, "unhealthy:", err)
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			fmt.Fprintln(stderr, "(nothing listens there: is metrics.enabled true, with metrics.listen_address at that address?)")
+		}
 		return 1
 	}
 	defer resp.Body.Close()
