@@ -4,6 +4,7 @@ package docs_test
 
 import (
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"strings"
@@ -217,4 +218,39 @@ func known(k string, code map[string]bool) bool {
 		}
 	}
 	return false
+}
+
+// installedPath is a file the docs name under /etc/nightjar/.
+var installedPath = regexp.MustCompile(`/etc/nightjar/[A-Za-z0-9_.-]+\.ya?ml\b`)
+
+// TestDocumentedFilesAreInstalled checks that every file under
+// /etc/nightjar/ that the docs name is one an install puts there: the
+// detector image's recipe installs each of them (and the systemd install
+// the same files), so a command the docs show finds its file.
+func TestDocumentedFilesAreInstalled(t *testing.T) {
+	recipe, err := os.ReadFile("../deploy/docker/nightjar.Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	installed := map[string]bool{}
+	for line := range strings.SplitSeq(string(recipe), "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && f[0] == "COPY" {
+			installed[f[len(f)-1]] = true
+		}
+	}
+	docs, err := filepath.Glob("*.md")
+	if err != nil || len(docs) == 0 {
+		t.Fatalf("no docs: %v", err)
+	}
+	for _, name := range docs {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range installedPath.FindAllString(string(b), -1) {
+			if !installed[p] {
+				t.Errorf("%s names %s, which no install puts there (the detector image installs %v)", name, p, installed)
+			}
+		}
+	}
 }
