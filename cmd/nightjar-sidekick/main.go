@@ -85,7 +85,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 	pprofAddr := fs.String("pprof", "", "serve Go's profiler (net/http/pprof) on this `address` (e.g. 127.0.0.1:6060); off by default, for performance work only")
 	check := fs.Bool("check", false, "check the configuration (file and environment), print the effective one with secrets redacted, and exit")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage:\n  nightjar-sidekick [-c FILE] [--check]\n  nightjar-sidekick routes test -c FILE --priority P --rule R [--tags a,b] [--source S] [--json]\n  nightjar-sidekick healthcheck [--url URL]\n  nightjar-sidekick --version\n\nFlags:\n")
+		fmt.Fprintf(stderr, "Usage:\n  nightjar-sidekick [-c FILE] [--check]\n  nightjar-sidekick routes test -c FILE --priority P --rule R [--tags a,b] [--source S] [--json]\n  nightjar-sidekick healthcheck [-c FILE] [--url URL]\n  nightjar-sidekick --version\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
