@@ -201,7 +201,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if fs.NArg() > 0 {
-		return fail("unexpected argument %q (the only subcommand is test)", fs.Arg(0))
+		// Never echo the argument: "-o http_output.url http://u:pw@h/"
+		// (a space for the '=') leaves the password here. fs.Args() is a
+		// suffix of args (listSourceArg rewrites only before it), so this
+		// is the argument's position on the command line.
+		return fail("argument %d is not a flag (does an -o lack its '='?); the subcommands test and healthcheck come first",
+			len(args)-fs.NArg()+1)
 	}
 	if showVersion {
 		if fs.NFlag() > 1 {

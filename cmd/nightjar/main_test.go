@@ -38,7 +38,8 @@ func TestUsageAndMisuse(t *testing.T) {
 	}{
 		{[]string{"-M", "soon"}, "-M soon: want a number of seconds"},
 		{[]string{"-M", "-1"}, "greater than 0"},
-		{[]string{"stray"}, `unexpected argument "stray"`},
+		{[]string{"stray"}, `argument 1 is not a flag (does an -o lack its '='?)`},
+		{[]string{"--list", "syscall", "-L", "stray"}, `argument 4 is not a flag`},
 		{[]string{"-e", "a", "--record", "b"}, "a replay cannot be recorded"},
 		{[]string{"-L", "--list"}, "use one of them"},
 		{[]string{"-V", "/nonexistent.yaml"}, "-V /nonexistent.yaml"},
@@ -76,6 +77,18 @@ func TestUsageAndMisuse(t *testing.T) {
 func TestOverrideErrorHidesTheValue(t *testing.T) {
 	code, out, errOut := runCLI("-o", "http_output.urll=http://u:s3cretpw@127.0.0.1:1/", "-L")
 	if code != 2 || !strings.Contains(errOut, "-o http_output.urll: unknown key (did you mean http_output.url?)") {
+		t.Fatalf("exit %d, stderr %q", code, errOut)
+	}
+	if strings.Contains(out+errOut, "s3cretpw") {
+		t.Fatalf("the password is printed: %q", out+errOut)
+	}
+}
+
+// A stray argument is named by its position, never echoed: an -o with a
+// space for its '=' leaves a password there.
+func TestStrayArgumentHidesTheValue(t *testing.T) {
+	code, out, errOut := runCLI("-o", "http_output.url", "http://u:s3cretpw@127.0.0.1:1/", "-L")
+	if code != 2 || !strings.Contains(errOut, "argument 3 is not a flag (does an -o lack its '='?)") {
 		t.Fatalf("exit %d, stderr %q", code, errOut)
 	}
 	if strings.Contains(out+errOut, "s3cretpw") {
