@@ -756,10 +756,12 @@ func dotted(segs []keySeg) string {
 // override applies one -o KEY=VALUE, as Falco does: KEY is a key path
 // (nested keys joined with dots; [N] is item N of a list, [] a new item at
 // its end: -o rules[].disable.rule=X adds {disable: {rule: X}} to rules).
-// VALUE is read as YAML when it is a single value (so -o json_output=true
-// is a bool) or starts with [ or { (-o rules_files=[a,b]); anything else
-// is the literal string, as Falco takes it (-o rules[].disable.rule=*).
-// Errors name the key and never print the value.
+// VALUE is taken as Falco takes it: the literal string where the key holds
+// strings (-o 'rules[].disable.rule=Shell #2' is that name, not "Shell"
+// and a YAML comment; -o hostname=null is "null"), read as YAML where it
+// holds something else (-o json_output=true is a bool) or where VALUE
+// starts with [ or { (-o 'rules_files=[a, b]'), as Falco reads structured
+// values. Errors name the key and never print the value.
 func (l *configLoader) override(layer int, o string) {
 	key, val, hasEq := strings.Cut(o, "=")
 	key = strings.TrimSpace(key)
@@ -819,6 +821,10 @@ func (l *configLoader) override(layer int, o string) {
 		t, disp = ft, prefix+s.name
 	}
 
+	if holdsStrings(t) && !structured(val) {
+		leaf = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: val}
+	}
+
 	// Apply it to the top-level key's current value, re-encoded.
 	top := fieldByTag(reflect.ValueOf(l.cfg).Elem(), segs[0].name)
 	var node yaml.Node
@@ -840,7 +846,28 @@ func (l *configLoader) override(layer int, o string) {
 	}
 }
 
-// overrideValue reads the VALUE of -o KEY=VALUE (see override).
+// structured reports whether an -o VALUE is a YAML list or mapping
+// ([...] or {...}), which Falco parses whatever the key.
+func structured(val string) bool {
+	trimmed := strings.TrimSpace(val)
+	return strings.HasPrefix(trimmed, "[") || strings.HasPrefix(trimmed, "{")
+}
+
+// holdsStrings reports whether a key of type t holds a string or a list of
+// strings (a single value being a list of one): there an -o VALUE that is
+// not structured is the literal string.
+func holdsStrings(t reflect.Type) bool {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() == reflect.Slice {
+		t = t.Elem()
+	}
+	return t.Kind() == reflect.String
+}
+
+// overrideValue reads the VALUE of -o KEY=VALUE as YAML (see override,
+// which keeps it literal where the key holds strings).
 func overrideValue(val string) (*yaml.Node, error) {
 	literal := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: val}
 	trimmed := strings.TrimSpace(val)
@@ -850,7 +877,7 @@ func overrideValue(val string) (*yaml.Node, error) {
 	var doc yaml.Node
 	err := yaml.Unmarshal([]byte(val), &doc)
 	switch {
-	case strings.HasPrefix(trimmed, "[") || strings.HasPrefix(trimmed, "{"):
+	case structured(val):
 		if err != nil {
 			return nil, errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
 		}
@@ -861,7 +888,7 @@ func overrideValue(val string) (*yaml.Node, error) {
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null"}, nil
 	}
 	n := doc.Content[0]
-	if n.Kind != yaml.ScalarNode && !strings.HasPrefix(trimmed, "[") && !strings.HasPrefix(trimmed, "{") {
+	if n.Kind != yaml.ScalarNode && !structured(val) {
 		return literal, nil // "a: b", "- x": Falco takes these as strings
 	}
 	return n, nil

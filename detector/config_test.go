@@ -293,6 +293,37 @@ func TestConfigOverrideListForms(t *testing.T) {
 	}
 }
 
+// Where a key holds strings, an -o value is the literal string, as Falco
+// takes it: not YAML, where # starts a comment and null or ~ is nothing.
+func TestConfigOverrideStringsAreLiteral(t *testing.T) {
+	cfg, _, err := LoadConfig("", false, []string{
+		"rules[].disable.rule=Shell #2",
+		"rules[].disable.tag=~",
+		"hostname=null",
+		"file_output.filename=~",
+		"rules_files=/a #1.yaml",
+		"json_output=true", // not a string: YAML
+		"rules[].enable.rule=[a, 'b #3']",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Rules) != 3 || strings.Join(cfg.Rules[0].Disable.Rule, "|") != "Shell #2" ||
+		strings.Join(cfg.Rules[1].Disable.Tag, "|") != "~" || strings.Join(cfg.Rules[2].Enable.Rule, "|") != "a|b #3" {
+		t.Errorf("rules %+v %+v %+v", cfg.Rules[0].Disable, cfg.Rules[1].Disable, cfg.Rules[len(cfg.Rules)-1].Enable)
+	}
+	if cfg.Hostname != "null" || cfg.FileOutput.Filename != "~" || strings.Join(cfg.RulesFiles, "|") != "/a #1.yaml" ||
+		!cfg.JSONOutput {
+		t.Errorf("hostname %q filename %q rules_files %q json_output %v", cfg.Hostname, cfg.FileOutput.Filename, cfg.RulesFiles, cfg.JSONOutput)
+	}
+	for _, o := range []string{"hostname=~", "hostname=null"} {
+		cfg, _, err := LoadConfig("", false, []string{o})
+		if err != nil || cfg.Hostname == "" {
+			t.Errorf("%s: hostname %q, %v", o, cfg.Hostname, err)
+		}
+	}
+}
+
 // A single value where a list of values is wanted is a list of one, as
 // Falco reads it.
 func TestConfigScalarAsList(t *testing.T) {
