@@ -216,10 +216,12 @@ func refusedFalcoSetting(key string, v *yaml.Node) (n *yaml.Node, at, msg string
 				"--record FILE (replayed with -e FILE)"
 		}
 	case "syscall_event_drops":
+		// ignore asks for less than nightjar does, so it is only warned
+		// about with the key; exit (or anything else) it cannot do.
 		for _, a := range items(child(v, "actions")) {
-			if a.Value != "log" && a.Value != "alert" {
-				return a, key + ".actions", "nightjar takes only the actions log and alert: every drop is logged and " +
-					"raises the internal alert \"Nightjar dropped events\"; keep log and alert, or remove the key"
+			if a.Value != "log" && a.Value != "alert" && a.Value != "ignore" {
+				return a, key + ".actions", "nightjar takes only the actions log, alert and ignore: every drop is " +
+					"logged and raises the internal alert \"Nightjar dropped events\"; keep those, or remove the key"
 			}
 		}
 	}

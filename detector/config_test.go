@@ -380,7 +380,7 @@ capture:
 		p + ":2:12: program_output.enabled: nightjar has no program output",
 		p + ":5:12: grpc_output.enabled: nightjar has no gRPC output",
 		p + ":7:12: grpc.enabled: nightjar has no gRPC server",
-		p + ":12:7: syscall_event_drops.actions: nightjar takes only the actions log and alert",
+		p + ":12:7: syscall_event_drops.actions: nightjar takes only the actions log, alert and ignore",
 		p + ":14:12: capture.enabled: nightjar has no capture files",
 		"-o grpc_output.enabled: nightjar has no gRPC output",
 	} {
@@ -396,6 +396,12 @@ capture:
 	_, warns, err := LoadConfig(p, true, []string{"program_output.enabled=false"})
 	if err != nil || len(warns) != 6 {
 		t.Fatalf("turned off: %v %q", err, warns)
+	}
+	// ignore asks for less than nightjar does: a warning, not an error.
+	p = writeConfig(t, "syscall_event_drops:\n  actions: [ignore]\n")
+	_, warns, err = LoadConfig(p, true, nil)
+	if err != nil || len(warns) != 1 || !strings.Contains(warns[0], p+":1:1: syscall_event_drops (Falco key) is accepted but ignored") {
+		t.Fatalf("actions [ignore]: %v %q", err, warns)
 	}
 }
 
