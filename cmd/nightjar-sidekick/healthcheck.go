@@ -28,8 +28,9 @@ import (
 // when tlsserver.deploy is on. With mutual TLS, which it has no client
 // certificate for, it probes the plain-HTTP port (tlsserver.notlsport) when
 // that serves /healthz or /ping, and otherwise presents the sidekick's own
-// certificate. It exits 0 when the endpoint answers 2xx, 1 when it does
-// not, 2 on misuse or a configuration the sidekick would refuse.
+// certificate. It exits 0 when the endpoint answers 2xx and 1 otherwise,
+// misuse and a configuration the sidekick would refuse included: Docker's
+// HEALTHCHECK reserves exit status 2.
 func healthcheck(args, environ []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("healthcheck", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -37,12 +38,12 @@ func healthcheck(args, environ []string, stdout, stderr io.Writer) int {
 	target := fs.String("url", "", "the `URL` to probe (default: the sidekick's own /healthz, https when tlsserver.deploy is on)")
 	timeout := fs.Duration("timeout", 3*time.Second, "give up after this long")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return 1
 	}
 	cfg, err := config.Load(*cfgPath, environ, forwarder.OutputTypes)
 	if err != nil {
 		fmt.Fprintln(stderr, "healthcheck: configuration:", err)
-		return 2
+		return 1
 	}
 	u := *target
 	if u == "" {
@@ -51,23 +52,32 @@ func healthcheck(args, environ []string, stdout, stderr io.Writer) int {
 	parsed, err := url.Parse(u)
 	if err != nil || parsed.Host == "" {
 		fmt.Fprintf(stderr, "healthcheck: --url %q: want http(s)://host:port/path\n", u)
-		return 2
+		return 1
 	}
 	tr := &http.Transport{Proxy: nil}
 	if parsed.Scheme == "https" {
 		if tr.TLSClientConfig, err = probeTLS(cfg, parsed.Hostname()); err != nil {
 			fmt.Fprintln(stderr, "healthcheck:", err)
-			return 2
+			return 1
+		}
+		if tr.TLSClientConfig.InsecureSkipVerify {
+			// The skip is for the loopback self-check only: refuse any
+			// connection that does not end on this machine ("localhost"
+			// is trusted by the address it resolves to, not its name).
+			tr.DialContext = loopbackOnly
 		}
 	}
-	client := &http.Client{Transport: tr}
+	// A redirect is an answer, not a place to go: following it would take
+	// the check (and, with mutual TLS, the sidekick's certificate) to
+	// another host. A 3xx is unhealthy.
+	client := &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	defer tr.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		fmt.Fprintln(stderr, "healthcheck:", err)
-		return 2
+		return 1
 	}
 	resp, err := client.Do(req)
 	if err != nil {
@@ -81,6 +91,20 @@ func healthcheck(args, environ []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintln(stdout, "healthy")
 	return 0
+}
+
+// loopbackOnly dials like net.Dialer but keeps the connection only when
+// its remote address is a loopback address.
+func loopbackOnly(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); !ok || !ta.IP.IsLoopback() {
+		c.Close()
+		return nil, fmt.Errorf("%s is not a loopback address: certificates are only left unchecked on this machine", c.RemoteAddr())
+	}
+	return c, nil
 }
 
 // probeURL is where the sidekick configured by cfg answers probes.

@@ -112,7 +112,7 @@ func TestHealthcheckPlainHTTP(t *testing.T) {
 		t.Errorf("closed port: %d %s", code, out)
 	}
 	// A configuration the sidekick would refuse is misuse, not ill health.
-	if code, out := runHealthcheck([]string{"LISTENPORT=nope"}); code != 2 || !strings.Contains(out, "LISTENPORT") {
+	if code, out := runHealthcheck([]string{"LISTENPORT=nope"}); code != 1 || !strings.Contains(out, "LISTENPORT") {
 		t.Errorf("bad LISTENPORT: %d %s", code, out)
 	}
 }
@@ -247,5 +247,31 @@ func TestHealthcheckRealSidekickTLS(t *testing.T) {
 	case <-done:
 	case <-time.After(30 * time.Second):
 		t.Fatal("no graceful stop")
+	}
+}
+
+// A redirect is unhealthy, not followed: following it would take the check
+// (and, with mutual TLS, the sidekick's certificate) elsewhere, unverified.
+func TestHealthcheckDoesNotFollowRedirects(t *testing.T) {
+	certFile, keyFile := testCert(t)
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := make(chan string, 1)
+	other := httptest.NewServer(probed(http.StatusOK, elsewhere))
+	defer other.Close()
+	srv := httptest.NewUnstartedServer(http.RedirectHandler(other.URL+"/healthz", http.StatusFound))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.StartTLS()
+	defer srv.Close()
+	env := []string{"TLSSERVER_DEPLOY=true", "TLSSERVER_CERTFILE=" + certFile, "TLSSERVER_KEYFILE=" + keyFile, "LISTENPORT=" + port(t, srv)}
+	if code, out := runHealthcheck(env); code != 1 || !strings.Contains(out, "302") {
+		t.Fatalf("healthcheck answered by a redirect: %d %s, want 1 and the 302", code, out)
+	}
+	select {
+	case p := <-elsewhere:
+		t.Fatalf("the check followed the redirect to %s", p)
+	default:
 	}
 }
