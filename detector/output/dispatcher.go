@@ -252,9 +252,10 @@ func (d *Dispatcher) writeLocal(a *alert.Alert) {
 	}
 }
 
-// localGrace is how long the local outputs may still take to write their
-// queue once the shutdown deadline has passed: the HTTP output may have
-// used all of it, and the alerts that report its losses come after.
+// localGrace is the least time the local outputs get to write their queue
+// at shutdown, even when the deadline has passed or nearly: the HTTP
+// output may have used all of it, and the alerts that report its losses
+// come after.
 const localGrace = time.Second
 
 // Close is CloseWith without a final report.
@@ -265,8 +266,8 @@ func (d *Dispatcher) Close(ctx context.Context) error { return d.CloseWith(ctx, 
 // lost, reason shutdown); then, when final is not nil, it calls final with
 // a send function whose alerts go to the local outputs only (a report of
 // what HTTP lost can still reach them); then it waits for the local
-// outputs to write their queue, until ctx ends or, when ctx has already
-// ended, for localGrace (then what is left is counted as lost).
+// outputs to write their queue, for the longer of what is left of ctx and
+// localGrace (then what is left is counted as lost).
 //
 // The outcome does not depend on timing once the outputs are done: the
 // error is nil exactly when nothing was left undelivered at shutdown;
@@ -290,26 +291,41 @@ func (d *Dispatcher) CloseWith(ctx context.Context, final func(send func(*alert.
 		final(d.sendLocal)
 	}
 	close(d.local)
-	wait := ctx
-	if ctx.Err() != nil {
-		var cancel context.CancelFunc
-		wait, cancel = context.WithTimeout(context.Background(), localGrace)
-		defer cancel()
-	}
-	select {
-	case <-d.done:
-	case <-wait.Done():
-		select {
-		case <-d.done: // done as well: the outputs' state decides, not the select
-		default:
-			d.abandoned.Store(true)
-			if n := d.localPending.Load(); n > 0 {
-				d.localDrops.add(d.m, "local", "shutdown", uint64(n))
-				errs = append(errs, fmt.Errorf("%s: %d alert(s) not written before the shutdown deadline", d.Losses()[0].Output, n))
-			}
+	if !d.waitLocal(ctx) {
+		d.abandoned.Store(true)
+		if n := d.localPending.Load(); n > 0 {
+			d.localDrops.add(d.m, "local", "shutdown", uint64(n))
+			errs = append(errs, fmt.Errorf("%s: %d alert(s) not written before the shutdown deadline", d.Losses()[0].Output, n))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// waitLocal waits for the local outputs to write their queue, for the
+// longer of what is left of ctx and localGrace: the HTTP drain may return
+// just before the deadline, and the milliseconds left would count alerts
+// the local outputs can still write as lost. It reports whether they are
+// done.
+func (d *Dispatcher) waitLocal(ctx context.Context) bool {
+	grace := time.NewTimer(localGrace)
+	defer grace.Stop()
+	ctxDone, graceDone := ctx.Done(), grace.C
+	for ctxDone != nil || graceDone != nil {
+		select {
+		case <-d.done:
+			return true
+		case <-ctxDone:
+			ctxDone = nil
+		case <-graceDone:
+			graceDone = nil
+		}
+	}
+	select {
+	case <-d.done: // done as well: the outputs' state decides, not the select
+		return true
+	default:
+		return false
+	}
 }
 
 // DefaultStdout is where the stdout output writes.

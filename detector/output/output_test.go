@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -470,6 +471,31 @@ func TestCloseCountsUnwrittenLocalAlerts(t *testing.T) {
 	if l := d.Losses(); len(l) != 1 || l[0].Shutdown != 3 || d.Dropped() != 3 {
 		t.Fatalf("losses %+v", l)
 	}
+}
+
+// When the HTTP drain returns just before the deadline, the local outputs
+// still get localGrace, not the milliseconds left: a slow but working
+// writer loses nothing.
+func TestCloseGivesLocalOutputsTheGrace(t *testing.T) {
+	slow := &slowWriter{delay: 200 * time.Millisecond}
+	d, _ := New(Options{Format: Format{}, QueueCapacity: 10, Logger: quiet(), Stdout: slow})
+	d.Send(testAlert(1))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if err := d.Close(ctx); err != nil || d.Dropped() != 0 || slow.writes.Load() != 1 {
+		t.Fatalf("Close: %v, dropped %d, written %d", err, d.Dropped(), slow.writes.Load())
+	}
+}
+
+type slowWriter struct {
+	delay  time.Duration
+	writes atomic.Int64
+}
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	time.Sleep(w.delay)
+	w.writes.Add(1)
+	return len(p), nil
 }
 
 type blockingWriter struct{ release chan struct{} }
