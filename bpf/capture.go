@@ -155,6 +155,20 @@ func ensureTracefs() error {
 }
 
 // removeMemlock is rlimit.RemoveMemlock (a variable for tests).
+//
+// Importing rlimit has a side effect in every nightjar process, not only
+// those that load the programs (healthcheck, -V, -L, --version, test): its
+// init probes for memory-cgroup accounting of BPF memory (kernels 5.11+) by
+// setting the soft RLIMIT_MEMLOCK to 0, creating a one-entry BPF array map
+// (one bpf(2) call) and restoring the limit. It must run at init, while the
+// process is single-threaded in Go terms, because changing the rlimit is not
+// safe later; so it cannot be deferred to Load, and moving the import to
+// another package would not help, as every package linked into the binary
+// runs its init. It is acceptable: it takes well under a millisecond, the
+// limit is restored whatever happens, and a failure (no privilege, a seccomp
+// profile that refuses bpf(2), as in an unprivileged healthcheck container)
+// is only remembered for RemoveMemlock, which only Load calls; it never
+// stops or changes the process otherwise.
 var removeMemlock = rlimit.RemoveMemlock
 
 // Load loads the programs, attaches the sched tracepoints and the syscall
