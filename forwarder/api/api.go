@@ -72,8 +72,10 @@ type DeliveryState struct {
 	State       string    `json:"state"`
 	LastSuccess time.Time `json:"lastsuccess,omitzero"` // zero: no success yet
 	LastFailure time.Time `json:"lastfailure,omitzero"` // zero: no failure yet
-	// LastError is the last failure's text, already scrubbed of secrets by
-	// the output (the text the dead letters record).
+	// LastError is the last failure's text, scrubbed of secrets by the
+	// output (as the dead letters record its reason). /healthz shows it
+	// only to requests with the bearer token when authtoken is set: it may
+	// quote the alert.
 	LastError string `json:"lasterror,omitempty"`
 	// ConsecutiveFailures counts failed attempts since the last success.
 	ConsecutiveFailures uint64 `json:"consecutivefailures"`
@@ -169,9 +171,7 @@ func (h *handler) authorize(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
-		if !ok || subtle.ConstantTimeCompare(sum[:], h.tokenSum[:]) != 1 {
+		if !h.authorized(r) {
 			if r.URL.Path == "/" {
 				h.Metrics.Input("unauthorized")
 			}
@@ -181,6 +181,16 @@ func (h *handler) authorize(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// authorized reports whether r carries the bearer token, or none is set.
+func (h *handler) authorized(r *http.Request) bool {
+	if !h.AuthToken.IsSet() {
+		return true
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	sum := sha256.Sum256([]byte(strings.TrimSpace(got)))
+	return ok && subtle.ConstantTimeCompare(sum[:], h.tokenSum[:]) == 1
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -397,9 +407,10 @@ func withState(s DeliveryState) *DeliveryState {
 // external NATS). An output that is failing does not make the sidekick
 // degraded either: restarting it would not help, and its deliveries wait
 // in the queue.
-func (h *handler) health(w http.ResponseWriter, _ *http.Request) {
+func (h *handler) health(w http.ResponseWriter, r *http.Request) {
 	qh := h.Queue.Health()
 	out := healthz{Status: "ok", Version: h.Version, Queue: qh, Outputs: make([]OutputHealth, len(h.Outputs))}
+	showErrors := h.authorized(r)
 	var states map[string]DeliveryState
 	if h.DeliveryStates != nil {
 		states = h.DeliveryStates()
@@ -407,7 +418,15 @@ func (h *handler) health(w http.ResponseWriter, _ *http.Request) {
 	for i, o := range h.Outputs {
 		out.Outputs[i].OutputInfo = o
 		if states != nil {
-			out.Outputs[i].DeliveryState = withState(states[o.Name])
+			st := states[o.Name]
+			if !showErrors {
+				// A destination's error can quote the alert it was sent
+				// (a webhook echoing the body, a Lambda's log tail), and
+				// /healthz is open to probes: the text is shown where
+				// the dead letters are, behind the token when one is set.
+				st.LastError = ""
+			}
+			out.Outputs[i].DeliveryState = withState(st)
 		}
 	}
 	status := http.StatusOK
