@@ -185,17 +185,23 @@ func TestTestSubcommand(t *testing.T) {
 }
 
 // A -t or -T tag that no loaded rule has is misuse (exit 2), named with the
-// closest tag: -t would otherwise leave every rule off.
+// closest tag: -t would otherwise leave every rule off. The configuration
+// and rules are the repository's, named explicitly, so that an installed
+// /etc/nightjar does not change the outcome.
 func TestUnknownTagIsMisuse(t *testing.T) {
-	code, _, errOut := runCLI("-o", "log_level=error", "-t", "filesytem", "-L")
+	cfg := write(t, "nightjar.yaml", "log_level: error\n")
+	cli := func(args ...string) (int, string, string) {
+		return runCLI(append([]string{"-c", cfg, "-r", "../../rules/builtin/nightjar_rules.yaml"}, args...)...)
+	}
+	code, _, errOut := cli("-t", "filesytem", "-L")
 	if code != 2 || !strings.Contains(errOut, "-t filesytem: no loaded rule has this tag (did you mean filesystem?)") {
 		t.Fatalf("-t filesytem: exit %d, stderr %q", code, errOut)
 	}
-	code, _, errOut = runCLI("-o", "log_level=error", "-T", "nosuchtag", "-L")
+	code, _, errOut = cli("-T", "nosuchtag", "-L")
 	if code != 2 || !strings.Contains(errOut, "-T nosuchtag: no loaded rule has this tag") {
 		t.Fatalf("-T nosuchtag: exit %d, stderr %q", code, errOut)
 	}
-	if code, _, errOut := runCLI("-o", "log_level=error", "-t", "filesystem", "-L"); code != 0 {
+	if code, _, errOut := cli("-t", "filesystem", "-L"); code != 0 {
 		t.Fatalf("-t filesystem: exit %d, stderr %q", code, errOut)
 	}
 }
