@@ -178,3 +178,16 @@ func TestEnqueueBusy(t *testing.T) {
 		t.Fatalf("after: %v", err)
 	}
 }
+
+// An acknowledgement that does not come within the publish timeout is the
+// server not keeping up: ErrBusy (a 503 with Retry-After), as a stalled
+// publish is, not an error POST / answers 500.
+func TestPublishTimeoutIsBusy(t *testing.T) {
+	err := classifyPublish(jetstream.ErrAsyncPublishTimeout)
+	if !errors.Is(err, ErrBusy) || !errors.Is(err, jetstream.ErrAsyncPublishTimeout) {
+		t.Fatalf("classifyPublish(ErrAsyncPublishTimeout) = %v, want ErrBusy wrapping it", err)
+	}
+	if err := classifyPublish(errors.New("something else")); errors.Is(err, ErrBusy) || errors.Is(err, ErrFull) {
+		t.Fatalf("classifyPublish(other) = %v", err)
+	}
+}

@@ -38,11 +38,13 @@ import (
 // ErrFull is returned by Enqueue when the backlog has reached queue.maxbytes.
 var ErrFull = errors.New("queue full: backlog reached queue.maxbytes")
 
-// ErrBusy is returned by Enqueue when as many messages as the client lets
-// wait for the NATS server's acknowledgement are waiting, and none was
-// acknowledged in time (jetstream.ErrTooManyStalledMsgs): the server is
-// not keeping up. Like ErrFull it passes; the sender should retry later.
-var ErrBusy = errors.New("queue busy: the NATS server is not keeping up (too many stores waiting for its acknowledgement)")
+// ErrBusy is returned by Enqueue when the NATS server is not keeping up:
+// as many messages as the client lets wait for its acknowledgement are
+// waiting and none was acknowledged in time (jetstream.ErrTooManyStalledMsgs),
+// or a message's acknowledgement did not come within the publish timeout
+// (jetstream.ErrAsyncPublishTimeout). Like ErrFull it passes; the sender
+// should retry later.
+var ErrBusy = errors.New("queue busy: the NATS server is not keeping up (its acknowledgements are late)")
 
 // ErrTooLarge is what a *TooLargeError is (errors.Is).
 var ErrTooLarge = errors.New("alert larger than the queue accepts")
@@ -382,6 +384,11 @@ func classifyPublish(err error) error {
 	}
 	if err != nil && (strings.Contains(err.Error(), "maximum bytes exceeded") || strings.Contains(err.Error(), "maximum messages exceeded")) {
 		return ErrFull
+	}
+	// No acknowledgement within opTimeout: the server is not keeping up
+	// (or is away); the sender should retry, as with a stalled publish.
+	if errors.Is(err, jetstream.ErrAsyncPublishTimeout) {
+		return fmt.Errorf("queue: %w (%w)", ErrBusy, err)
 	}
 	return fmt.Errorf("queue: %w", err)
 }
