@@ -6,6 +6,7 @@ package metrics
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -77,9 +78,10 @@ type Metrics struct {
 
 	depth *depthCollector
 
-	// sources holds the sources that have a label value of their own.
-	sourcesMu sync.RWMutex
-	sources   map[string]struct{}
+	// sources holds the sources that have a label value of their own;
+	// sourcesMu serialises additions.
+	sourcesMu sync.Mutex
+	sources   atomic.Pointer[map[string]struct{}]
 }
 
 // New creates the metrics and registers them with reg (nil: not registered,
@@ -118,8 +120,8 @@ func New(reg prometheus.Registerer) *Metrics {
 		depth: &depthCollector{desc: prometheus.NewDesc(namespace+"_queue_depth",
 			"Deliveries waiting in the queue (pending plus unacknowledged), by output.",
 			[]string{"output"}, nil)},
-		sources: make(map[string]struct{}, MaxSources),
 	}
+	m.sources.Store(&map[string]struct{}{})
 	if reg != nil {
 		reg.MustRegister(m.Inputs, m.Alerts, m.Deliveries, m.DeliveryLatency, m.Retries, m.DeadLetters, m.Repeats, m.depth)
 	}
@@ -147,26 +149,32 @@ func (m *Metrics) Alert(a *alert.Alert) {
 }
 
 // sourceLabel returns src while it is one of the first MaxSources distinct
-// sources seen, OtherSource otherwise.
+// sources seen, OtherSource otherwise. It runs for every alert, so a known
+// source is looked up without a lock, in a map that is copied when a source
+// is added (at most MaxSources times).
 func (m *Metrics) sourceLabel(src string) string {
-	m.sourcesMu.RLock()
-	_, ok := m.sources[src]
-	full := len(m.sources) >= MaxSources
-	m.sourcesMu.RUnlock()
-	if ok {
+	known := *m.sources.Load()
+	if _, ok := known[src]; ok {
 		return src
 	}
-	if full || len(src) > maxSourceLen {
+	if len(known) >= MaxSources || len(src) > maxSourceLen {
 		return OtherSource
 	}
 	m.sourcesMu.Lock()
 	defer m.sourcesMu.Unlock()
-	if _, ok := m.sources[src]; !ok {
-		if len(m.sources) >= MaxSources {
-			return OtherSource
-		}
-		m.sources[src] = struct{}{}
+	known = *m.sources.Load()
+	if _, ok := known[src]; ok {
+		return src
 	}
+	if len(known) >= MaxSources {
+		return OtherSource
+	}
+	next := make(map[string]struct{}, len(known)+1)
+	for k := range known {
+		next[k] = struct{}{}
+	}
+	next[src] = struct{}{}
+	m.sources.Store(&next)
 	return src
 }
 
