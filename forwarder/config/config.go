@@ -215,7 +215,7 @@ func (c *Config) decodeRoot(root *yaml.Node, top, named map[string]*instance, by
 			if err := decodeInto(v, in.cfg, lk, &c.Warnings); err != nil {
 				return err
 			}
-		case falcosidekickOnly[lk] != "":
+		case falcosidekickOnly[lk] != nil:
 			if err := unsupportedSection(lk, k, v, typeNames(byType)); err != nil {
 				return err
 			}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -527,5 +528,104 @@ func TestDatadogHostErrorHidesKey(t *testing.T) {
 		[]outputs.Type{datadog.Type})
 	if err == nil || !strings.HasPrefix(err.Error(), "datadog.host: https://api.datadoghq.com/<secret> must be a base URL") || strings.Contains(err.Error(), key) {
 		t.Fatalf("DATADOG_HOST with a key: %v", err)
+	}
+}
+
+// Sections holding several of falcosidekick's outputs (gcp, otlp, yandex)
+// stop start-up whichever of them is turned on, in the file or in the
+// environment; so do outputs added to falcosidekick since the list was
+// first written (datadoglogs, splunk, logstash, openreport).
+func TestFalcosidekickOnlyEveryEnablingKey(t *testing.T) {
+	for _, tc := range []struct{ env, output string }{
+		{"GCP_PUBSUB_PROJECTID", "gcp.pubsub"},
+		{"GCP_STORAGE_BUCKET", "gcp.storage"},
+		{"GCP_CLOUDFUNCTIONS_NAME", "gcp.cloudfunctions"},
+		{"GCP_CLOUDRUN_ENDPOINT", "gcp.cloudrun"},
+		{"GCP_CHRONICLE_PROJECTID", "gcp.chronicle"},
+		{"OTLP_TRACES_ENDPOINT", "otlp.traces"},
+		{"OTLP_LOGS_ENDPOINT", "otlp.logs"},
+		{"OTLP_METRICS_ENDPOINT", "otlp.metrics"},
+		{"YANDEX_S3_BUCKET", "yandex.s3"},
+		{"YANDEX_DATASTREAMS_STREAMNAME", "yandex.datastreams"},
+		{"DATADOGLOGS_APIKEY", "datadoglogs"},
+		{"SPLUNK_HOST", "splunk"},
+		{"LOGSTASH_ADDRESS", "logstash"},
+		{"OPENREPORT_ENABLED", "openreport"},
+	} {
+		val := "secret-value"
+		if strings.HasSuffix(tc.env, "_ENABLED") {
+			val = "true"
+		}
+		_, err := Parse(nil, []string{tc.env + "=" + val}, types)
+		want := tc.env + " (falcosidekick's " + tc.output + " output): set, but not supported by nightjar-sidekick"
+		if err == nil || !strings.HasPrefix(err.Error(), want) || strings.Contains(err.Error(), "secret") {
+			t.Errorf("env %s: %v, want %q", tc.env, err, want)
+		}
+		// The file form: gcp:\n  storage:\n    bucket: ...
+		path := strings.Split(strings.ToLower(tc.env), "_")
+		yml := ""
+		for i, p := range path {
+			yml += strings.Repeat("  ", i) + p + ":"
+			if i < len(path)-1 {
+				yml += "\n"
+			}
+		}
+		yml += " " + val + "\n"
+		_, err = Parse([]byte(yml), nil, types)
+		want = strings.Join(path, ".") + " (line " + strconv.Itoa(len(path)) + "): falcosidekick's " + tc.output + " output is not supported"
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "secret") {
+			t.Errorf("file %q: %v, want %q", yml, err, want)
+		}
+	}
+	// falcosidekick's alertmanager.hostport may be a list; a value may be
+	// an alias.
+	for _, yml := range []string{
+		"alertmanager:\n  hostport: [http://am:9093]\n",
+		"x-am: &am http://am:9093\nalertmanager:\n  hostport: *am\n",
+	} {
+		if _, err := Parse([]byte(yml), nil, types); err == nil || !strings.Contains(err.Error(), "falcosidekick's alertmanager output is not supported") {
+			t.Errorf("%q: %v", yml, err)
+		}
+	}
+}
+
+// falcosidekick's Helm chart's environment (every variable set, most of
+// them to "") and its example file's sections (every output listed, unset)
+// load: unset outputs are skipped. (forwarder's
+// TestFalcosidekickExampleFileLoads loads the example file itself, with
+// every output type.)
+func TestFalcosidekickEverythingUnsetLoads(t *testing.T) {
+	var env []string
+	yml := ""
+	for name, vars := range falcosidekickOnly {
+		for _, v := range vars {
+			env = append(env, v+"=")
+			path := strings.Split(strings.ToLower(v), "_")[1:]
+			yml += name + ":\n"
+			for i, p := range path {
+				yml += strings.Repeat("  ", i+1) + p + ":"
+				if i < len(path)-1 {
+					yml += "\n"
+				}
+			}
+			yml += " \"\"\n"
+		}
+	}
+	env = append(env, "POLICYREPORT_ENABLED=false", "OPENREPORT_ENABLED=false", "AWS_SQS_URL=", "GCP_CREDENTIALS=")
+	c, err := Parse(nil, env, types)
+	if err != nil || len(c.Outputs) != 0 {
+		t.Fatalf("Helm-style environment: %v", err)
+	}
+	// One section at a time (a YAML mapping may not repeat a key).
+	for _, sec := range strings.SplitAfter(yml, "\"\"\n") {
+		if sec == "" {
+			continue
+		}
+		if _, err := Parse([]byte(sec), nil, types); err != nil {
+			t.Errorf("%q: %v", sec, err)
+		}
+	}
+	if _, err := Parse([]byte("gcp:\n  credentials: \"\"\n  pubsub: {projectid: \"\", topic: \"\"}\n  storage: {bucket: \"\"}\n  cloudrun: {endpoint: \"\", jwt: \"\"}\n  chronicle: {projectid: \"\", logtype: FALCO_IDS}\notlp:\n  traces: {endpoint: \"\", protocol: http/json}\n  metrics: {endpoint: \"\", protocol: grpc}\nyandex:\n  s3: {bucket: \"\", endpoint: \"https://storage.yandexcloud.net\"}\n  datastreams: {streamname: \"\"}\ndatadoglogs:\n  apikey: \"\"\n  host: https://http-intake.logs.datadoghq.com/\nopenreport:\n  enabled: false\n  maxevents: 1000\n"), nil, types); err != nil {
+		t.Fatalf("sections with their defaults: %v", err)
 	}
 }

@@ -10,60 +10,80 @@ import (
 )
 
 // falcosidekickOnly lists falcosidekick's output sections that
-// nightjar-sidekick does not implement, each with the variable that turns
-// it on in falcosidekick. A falcosidekick configuration dropped in must not
-// lose a destination silently: such a section in the file, or such a
-// variable set in the environment, stops start-up with a message saying so.
-// (A warning in a container's log is as good as silent: the alerts would
-// simply never arrive.)
-var falcosidekickOnly = map[string]string{
-	"alertmanager":  "ALERTMANAGER_HOSTPORT",
-	"azure":         "AZURE_EVENTHUB_NAME",
-	"cliq":          "CLIQ_WEBHOOKURL",
-	"cloudevents":   "CLOUDEVENTS_ADDRESS",
-	"discord":       "DISCORD_WEBHOOKURL",
-	"dogstatsd":     "DOGSTATSD_FORWARDER",
-	"dynatrace":     "DYNATRACE_APIURL",
-	"elasticsearch": "ELASTICSEARCH_HOSTPORT",
-	"fission":       "FISSION_FUNCTION",
-	"gcp":           "GCP_PUBSUB_PROJECTID",
-	"googlechat":    "GOOGLECHAT_WEBHOOKURL",
-	"gotify":        "GOTIFY_HOSTPORT",
-	"grafana":       "GRAFANA_HOSTPORT",
-	"grafanaoncall": "GRAFANAONCALL_WEBHOOKURL",
-	"influxdb":      "INFLUXDB_HOSTPORT",
-	"kafka":         "KAFKA_HOSTPORT",
-	"kafkarest":     "KAFKAREST_ADDRESS",
-	"kubeless":      "KUBELESS_FUNCTION",
-	"loki":          "LOKI_HOSTPORT",
-	"mattermost":    "MATTERMOST_WEBHOOKURL",
-	"mqtt":          "MQTT_BROKER",
-	"n8n":           "N8N_ADDRESS",
-	"nats":          "NATS_HOSTPORT",
-	"nodered":       "NODERED_ADDRESS",
-	"openfaas":      "OPENFAAS_FUNCTIONNAME",
-	"openobserve":   "OPENOBSERVE_HOSTPORT",
-	"otlp":          "OTLP_TRACES_ENDPOINT",
-	"pagerduty":     "PAGERDUTY_ROUTINGKEY",
-	"policyreport":  "POLICYREPORT_ENABLED",
-	"quickwit":      "QUICKWIT_HOSTPORT",
-	"rabbitmq":      "RABBITMQ_URL",
-	"redis":         "REDIS_ADDRESS",
-	"spyderbat":     "SPYDERBAT_ORGUID",
-	"stan":          "STAN_HOSTPORT",
-	"statsd":        "STATSD_FORWARDER",
-	"sumologic":     "SUMOLOGIC_RECEIVERURL",
-	"syslog":        "SYSLOG_HOST",
-	"talon":         "TALON_ADDRESS",
-	"teams":         "TEAMS_WEBHOOKURL",
-	"tekton":        "TEKTON_EVENTLISTENER",
-	"telegram":      "TELEGRAM_TOKEN",
-	"timescaledb":   "TIMESCALEDB_HOST",
-	"wavefront":     "WAVEFRONT_ENDPOINTHOST",
-	"webex":         "WEBEX_WEBHOOKURL",
-	"webui":         "WEBUI_URL",
-	"yandex":        "YANDEX_S3_BUCKET",
-	"zincsearch":    "ZINCSEARCH_HOSTPORT",
+// nightjar-sidekick does not implement, each with every variable that turns
+// on an output of it in falcosidekick: one for most sections, one per
+// output where a section holds several (gcp: pubsub, storage,
+// cloudfunctions, cloudrun, chronicle; otlp: traces, logs, metrics; yandex:
+// s3, datastreams). Where falcosidekick needs several keys together
+// (stan.hostport with its clusterid and clientid), the first stands for
+// them. A falcosidekick configuration dropped in must not lose a
+// destination silently: such a key set in the file, or such a variable set
+// in the environment, stops start-up with a message saying so. (A warning
+// in a container's log is as good as silent: the alerts would simply never
+// arrive.)
+var falcosidekickOnly = map[string][]string{
+	"alertmanager":  {"ALERTMANAGER_HOSTPORT"},
+	"azure":         {"AZURE_EVENTHUB_NAME"},
+	"cliq":          {"CLIQ_WEBHOOKURL"},
+	"cloudevents":   {"CLOUDEVENTS_ADDRESS"},
+	"datadoglogs":   {"DATADOGLOGS_APIKEY"},
+	"discord":       {"DISCORD_WEBHOOKURL"},
+	"dogstatsd":     {"DOGSTATSD_FORWARDER"},
+	"dynatrace":     {"DYNATRACE_APIURL"},
+	"elasticsearch": {"ELASTICSEARCH_HOSTPORT"},
+	"fission":       {"FISSION_FUNCTION"},
+	"gcp": {"GCP_PUBSUB_PROJECTID", "GCP_STORAGE_BUCKET", "GCP_CLOUDFUNCTIONS_NAME",
+		"GCP_CLOUDRUN_ENDPOINT", "GCP_CHRONICLE_PROJECTID"},
+	"googlechat":    {"GOOGLECHAT_WEBHOOKURL"},
+	"gotify":        {"GOTIFY_HOSTPORT"},
+	"grafana":       {"GRAFANA_HOSTPORT"},
+	"grafanaoncall": {"GRAFANAONCALL_WEBHOOKURL"},
+	"influxdb":      {"INFLUXDB_HOSTPORT"},
+	"kafka":         {"KAFKA_HOSTPORT"},
+	"kafkarest":     {"KAFKAREST_ADDRESS"},
+	"kubeless":      {"KUBELESS_FUNCTION"},
+	"logstash":      {"LOGSTASH_ADDRESS"},
+	"loki":          {"LOKI_HOSTPORT"},
+	"mattermost":    {"MATTERMOST_WEBHOOKURL"},
+	"mqtt":          {"MQTT_BROKER"},
+	"n8n":           {"N8N_ADDRESS"},
+	"nats":          {"NATS_HOSTPORT"},
+	"nodered":       {"NODERED_ADDRESS"},
+	"openfaas":      {"OPENFAAS_FUNCTIONNAME"},
+	"openobserve":   {"OPENOBSERVE_HOSTPORT"},
+	"openreport":    {"OPENREPORT_ENABLED"},
+	"otlp":          {"OTLP_TRACES_ENDPOINT", "OTLP_LOGS_ENDPOINT", "OTLP_METRICS_ENDPOINT"},
+	"pagerduty":     {"PAGERDUTY_ROUTINGKEY"},
+	"policyreport":  {"POLICYREPORT_ENABLED"},
+	"quickwit":      {"QUICKWIT_HOSTPORT"},
+	"rabbitmq":      {"RABBITMQ_URL"},
+	"redis":         {"REDIS_ADDRESS"},
+	"splunk":        {"SPLUNK_HOST"},
+	"spyderbat":     {"SPYDERBAT_ORGUID"},
+	"stan":          {"STAN_HOSTPORT"},
+	"statsd":        {"STATSD_FORWARDER"},
+	"sumologic":     {"SUMOLOGIC_RECEIVERURL"},
+	"syslog":        {"SYSLOG_HOST"},
+	"talon":         {"TALON_ADDRESS"},
+	"teams":         {"TEAMS_WEBHOOKURL"},
+	"tekton":        {"TEKTON_EVENTLISTENER"},
+	"telegram":      {"TELEGRAM_TOKEN"},
+	"timescaledb":   {"TIMESCALEDB_HOST"},
+	"wavefront":     {"WAVEFRONT_ENDPOINTHOST"},
+	"webex":         {"WEBEX_WEBHOOKURL"},
+	"webui":         {"WEBUI_URL"},
+	"yandex":        {"YANDEX_S3_BUCKET", "YANDEX_DATASTREAMS_STREAMNAME"},
+	"zincsearch":    {"ZINCSEARCH_HOSTPORT"},
+}
+
+// falcosidekickOutput names the falcosidekick output that variable v of
+// section name turns on: the section, or section.sub where the section
+// holds several outputs (GCP_STORAGE_BUCKET: gcp.storage).
+func falcosidekickOutput(name, v string) string {
+	if len(falcosidekickOnly[name]) < 2 {
+		return name
+	}
+	return name + "." + strings.ToLower(strings.Split(v, "_")[1])
 }
 
 // falcosidekickAWSOnly lists falcosidekick's AWS outputs other than Lambda,
@@ -91,11 +111,16 @@ var falcosidekickGlobals = map[string]bool{
 
 // unsupportedSection checks a falcosidekick output section nightjar lacks.
 // falcosidekick's example configuration lists every output with empty
-// settings, so a section whose enabling key is empty is skipped; one that
-// would send alerts somewhere stops start-up.
+// settings, so a section whose enabling keys are all empty is skipped; one
+// that would send alerts somewhere stops start-up.
 func unsupportedSection(name string, k, v *yaml.Node, types string) error {
-	path := strings.Split(strings.ToLower(falcosidekickOnly[name]), "_")[1:]
-	return enablingKeySet(name, name, path, v, types)
+	for _, e := range falcosidekickOnly[name] {
+		path := strings.Split(strings.ToLower(e), "_")[1:]
+		if err := enablingKeySet(falcosidekickOutput(name, e), name, path, v, types); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // unsupportedAWSSection is unsupportedSection for falcosidekick's AWS
@@ -130,8 +155,17 @@ func enablingKeySet(output, where string, path []string, v *yaml.Node, types str
 		}
 		n = next
 	}
-	if n.Kind != yaml.ScalarNode || n.Value == "" || n.Tag == "!!null" || (output == "policyreport" && strings.EqualFold(n.Value, "false")) {
-		return nil
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	switch {
+	case n.Kind != yaml.ScalarNode:
+		// falcosidekick's alertmanager.hostport may be a list.
+		if emptyNode(n) {
+			return nil
+		}
+	case n.Value == "" || n.Tag == "!!null" || (path[len(path)-1] == "enabled" && strings.EqualFold(n.Value, "false")):
+		return nil // policyreport.enabled: false is off
 	}
 	return fmt.Errorf("%s.%s (line %d): falcosidekick's %s output is not supported by nightjar-sidekick; remove the section (supported outputs: %s)",
 		where, strings.Join(path, "."), n.Line, output, types)
@@ -143,12 +177,14 @@ func enablingKeySet(output, where string, path []string, v *yaml.Node, types str
 func unsupportedEnv(env map[string]string, types []string) error {
 	var set []string
 	aws := ""
-	for name, v := range falcosidekickOnly {
+	for name, vars := range falcosidekickOnly {
 		if slices.Contains(types, name) {
 			continue // implemented since this list was written
 		}
-		if val, ok := env[v]; ok && val != "" && !(name == "policyreport" && strings.EqualFold(val, "false")) {
-			set = append(set, fmt.Sprintf("%s (falcosidekick's %s output)", v, name))
+		for _, v := range vars {
+			if val := env[v]; val != "" && !(strings.HasSuffix(v, "_ENABLED") && strings.EqualFold(val, "false")) {
+				set = append(set, fmt.Sprintf("%s (falcosidekick's %s output)", v, falcosidekickOutput(name, v)))
+			}
 		}
 	}
 	for name, v := range falcosidekickAWSOnly {
