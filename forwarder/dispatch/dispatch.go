@@ -74,9 +74,9 @@ type OutputState struct {
 	// LastSuccess is when an attempt last succeeded (zero: none yet).
 	LastSuccess time.Time
 	// LastFailure is when an attempt last failed (zero: none yet), and
-	// LastError what went wrong: the text the dead letters record
-	// (outputs.DeliveryError.Error()), which the output has scrubbed of its
-	// secrets.
+	// LastError what went wrong, as outputs.DeliveryError.Error() prints
+	// it (its kind, retryable or permanent, and the reason the dead letters
+	// record), which the output has scrubbed of its secrets.
 	LastFailure time.Time
 	LastError   string
 	// ConsecutiveFailures counts the failed attempts since the last

@@ -16,16 +16,18 @@ import (
 //
 //   - a system call that does nothing (getppid);
 //   - waking a goroutine: a busy goroutine hands a value to one that waits,
-//     every 50 µs, with GOMAXPROCS=1 (the waiter runs on the same P) and
-//     GOMAXPROCS=2 (the runtime wakes a thread for the idle P, which looks
-//     for work, finds little and sleeps again). The CPU beyond the busy work
+//     once per 50 µs of spinning, with GOMAXPROCS=1 (the waiter runs on the
+//     same P, once the sender blocks or is preempted) and GOMAXPROCS=2 (the
+//     runtime wakes a thread for the idle P, which looks for work, finds
+//     little and sleeps again). The CPU beyond the busy work
 //     is the price of the hand-off. The sidekick makes about fifteen per
 //     alert (HTTP connection, NATS client and server loops, JetStream's
 //     stream loop, delivery workers, the HTTP client's loops);
 //   - a loopback TCP exchange of 512 bytes each way, as in one HTTP request
 //     and answer (two per alert: the ingest and the delivery).
 //
-// Each is measured twice; the second line of each pair is warm.
+// Each is measured twice (the hand-offs alternating 1, 2, 1, 2), so that a
+// reader sees how much one measurement moves.
 func runMachine(args []string) error {
 	fs := flag.NewFlagSet("benchtool machine", flag.ContinueOnError)
 	if err := fs.Parse(args); err != nil {
