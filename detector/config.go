@@ -775,7 +775,7 @@ func (l *configLoader) override(layer int, o string) {
 		return
 	case segs == nil:
 		l.fail(l.layer, "", "malformed key: want names joined by dots, a list's name followed by [N] or [] "+
-			"(e.g. -o http_output.url=..., -o rules_files[0]=..., -o rules[].disable.rule=...)")
+			"(e.g. -o http_output.url=..., -o 'rules_files[0]=...', -o 'rules[].disable.rule=...')")
 		return
 	case segs[0].isIdx:
 		l.fail(l.layer, "", "a key starts with a name")

@@ -56,7 +56,7 @@ func LoadRules(src *field.Source, paths []string) (*rules.Loader, error) {
 // disables every rule without its tags.
 var ErrTagsAndSkipTags = errors.New("-t and -T can not be given together: -t runs only the rules with its tags, " +
 	"-T disables the rules with its tags; use one, or the configuration's rules: list for both " +
-	"(-o 'rules[].disable.rule=*' -o rules[].enable.tag=A -o rules[].disable.tag=B)")
+	"(-o 'rules[].disable.rule=*' -o 'rules[].enable.tag=A' -o 'rules[].disable.tag=B')")
 
 // RuleOptions turns the configuration and the -t/-T flags into the rules
 // engine's options.

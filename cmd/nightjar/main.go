@@ -38,7 +38,8 @@ Configuration:
   -o KEY=VALUE    override a configuration key, nested keys joined with dots
                   (-o json_output=true -o http_output.url=http://sk:2801/);
                   KEY[N] is item N of a list, KEY[] a new item at its end
-                  (-o rules[].disable.tag=network). Repeatable.
+                  (-o 'rules[].disable.tag=network'; quote the [] from
+                  the shell). Repeatable.
 
 Rules:
   -r FILE|DIR     rules file or directory (*.yaml, sorted); repeatable, in
@@ -99,8 +100,8 @@ func (o *once) Set(v string) error {
 	return nil
 }
 
-// listFlag is --list, --list=SOURCE and --list SOURCE, as in Falco: the
-// fields of every event source, or of one.
+// listFlag is --list, --list=SOURCE and --list SOURCE: the fields of every
+// event source, or of one (Falco takes only --list and --list=SOURCE).
 type listFlag struct {
 	on     bool
 	source string
@@ -127,9 +128,10 @@ var eventSources = []string{"syscall"}
 // valueFlags are the flags of the main command that take a value.
 var valueFlags = map[string]bool{"c": true, "o": true, "r": true, "t": true, "T": true, "V": true, "e": true, "record": true, "M": true}
 
-// listSourceArg rewrites "--list SOURCE" as "--list=SOURCE": Falco's --list
-// takes its source either way, while Go's flag package would see SOURCE
-// as a stray argument.
+// listSourceArg rewrites "--list SOURCE" as "--list=SOURCE", which Go's
+// flag package would otherwise see as --list and a stray argument.
+// nightjar accepts both forms; Falco only the '=' form (its cxxopts option
+// has an implicit value, so a separate SOURCE is not taken as its value).
 func listSourceArg(args []string) []string {
 	for i := 0; i < len(args); i++ {
 		a := args[i]

@@ -132,7 +132,7 @@ func TestDescribeAndList(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "* fd.name") || !strings.Contains(out, "  k8s.pod.name") {
 		t.Fatalf("--list must mark populated fields: %d\n%s", code, out)
 	}
-	// Falco's forms with a source: --list=syscall and --list syscall.
+	// With a source: --list=syscall (Falco's form) and --list syscall.
 	for _, args := range [][]string{
 		{"--list=syscall", "-o", "log_level=error"},
 		{"--list", "syscall", "-o", "log_level=error"},
