@@ -29,10 +29,10 @@ func TestHealthcheck(t *testing.T) {
 	if code, out := check("--url", "http://127.0.0.1:1/metrics"); code != 1 || !strings.Contains(out, "unhealthy") || !strings.Contains(out, "metrics.enabled") {
 		t.Errorf("closed port: %d %q", code, out)
 	}
-	if code, out := check("--url", "http://%zz"); code != 2 {
+	if code, out := check("--url", "http://%zz"); code != 1 {
 		t.Errorf("bad URL: %d %q", code, out)
 	}
-	if code, _ := check("--bogus"); code != 2 {
+	if code, _ := check("--bogus"); code != 1 {
 		t.Errorf("unknown flag: %d", code)
 	}
 }
