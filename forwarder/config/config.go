@@ -149,7 +149,7 @@ func Parse(data []byte, environ []string, types []outputs.Type) (*Config, error)
 			if !(root.Kind == yaml.ScalarNode && root.Tag == "!!null") {
 				return nil, fmt.Errorf("line %d: the configuration must be a mapping of keys", root.Line)
 			}
-		} else if err := c.decodeRoot(root, top, named, byType); err != nil {
+		} else if err := c.decodeRoot(root, top, named, byType, types); err != nil {
 			return nil, err
 		}
 	}
@@ -196,8 +196,9 @@ func Parse(data []byte, environ []string, types []outputs.Type) (*Config, error)
 
 // decodeRoot decodes the top-level mapping: globals, output sections and
 // named outputs.
-func (c *Config) decodeRoot(root *yaml.Node, top, named map[string]*instance, byType map[string]outputs.Type) error {
+func (c *Config) decodeRoot(root *yaml.Node, top, named map[string]*instance, byType map[string]outputs.Type, types []outputs.Type) error {
 	globals := structKeys(typeOf(c))
+	st := &state{warn: &c.Warnings, known: knownKeys(typeOf(c), types)}
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := root.Content[i], root.Content[i+1]
 		lk := strings.ToLower(k.Value)
@@ -207,12 +208,12 @@ func (c *Config) decodeRoot(root *yaml.Node, top, named map[string]*instance, by
 			// anchors (&defaults) that outputs merge with <<: *defaults.
 			continue
 		case lk == "outputs":
-			if err := decodeNamed(v, named, byType, top, &c.Warnings); err != nil {
+			if err := decodeNamed(v, named, byType, top, st); err != nil {
 				return err
 			}
 		case top[lk] != nil:
 			in := top[lk]
-			if err := decodeInto(v, in.cfg, lk, &c.Warnings); err != nil {
+			if err := decodeInto(v, in.cfg, lk, st); err != nil {
 				return err
 			}
 		case falcosidekickOnly[lk] != nil:
@@ -225,13 +226,24 @@ func (c *Config) decodeRoot(root *yaml.Node, top, named map[string]*instance, by
 			g, ok := globals[lk]
 			unset := v.Kind == yaml.ScalarNode && (v.Tag == "!!null" || (v.Tag == "!!str" && v.Value == ""))
 			if !ok && !unset {
-				if err := misspelt(k.Value, k, globals); err != nil {
+				if err := misspelt(k.Value, k, globals, st); err != nil {
 					return err
 				}
+			}
+			e := ""
+			if !ok {
+				e = st.elsewhere(k.Value)
+			}
+			if !ok && emptyNode(v) && e != "" {
+				st.warnf("%s (line %d): unknown key here, with an empty value; ignored%s", k.Value, k.Line, e)
+				continue
 			}
 			if !ok && emptyNode(v) {
 				c.Warnings = append(c.Warnings, fmt.Sprintf("%s (line %d): unknown key with an empty value; ignored", k.Value, k.Line))
 				continue
+			}
+			if !ok && e != "" {
+				return fmt.Errorf("%s (line %d): unknown key %q here%s", k.Value, k.Line, k.Value, e)
 			}
 			if !ok {
 				return fmt.Errorf("%s (line %d): unknown key (not a global setting nor an output type; types: %s)", k.Value, k.Line, typeNames(byType))
@@ -240,7 +252,7 @@ func (c *Config) decodeRoot(root *yaml.Node, top, named map[string]*instance, by
 			if unset {
 				continue // unset: keep the default, as falcosidekick does
 			}
-			if err := checkNode(v, g.typ, g.name, &c.Warnings); err != nil {
+			if err := checkNode(v, g.typ, g.name, st); err != nil {
 				return err
 			}
 			// Decode this key alone into the struct, keeping the defaults
@@ -255,11 +267,11 @@ func (c *Config) decodeRoot(root *yaml.Node, top, named map[string]*instance, by
 }
 
 // decodeInto checks node against dst's type, then decodes it.
-func decodeInto(n *yaml.Node, dst any, key string, warn *[]string) error {
+func decodeInto(n *yaml.Node, dst any, key string, st *state) error {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return nil // "slack:" with nothing under it
 	}
-	if err := checkNode(n, typeOf(dst), key, warn); err != nil {
+	if err := checkNode(n, typeOf(dst), key, st); err != nil {
 		return err
 	}
 	if err := n.Decode(dst); err != nil {
@@ -271,7 +283,7 @@ func decodeInto(n *yaml.Node, dst any, key string, warn *[]string) error {
 var instanceName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
 // decodeNamed reads outputs: {name: {type: slack, <slack keys>}}.
-func decodeNamed(n *yaml.Node, named map[string]*instance, byType map[string]outputs.Type, top map[string]*instance, warn *[]string) error {
+func decodeNamed(n *yaml.Node, named map[string]*instance, byType map[string]outputs.Type, top map[string]*instance, st *state) error {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return nil
 	}
@@ -304,7 +316,7 @@ func decodeNamed(n *yaml.Node, named map[string]*instance, byType map[string]out
 		if err != nil {
 			return fmt.Errorf("%s (line %d): %w", key, v.Line, err)
 		}
-		if err := decodeInto(rest, in.cfg, key, warn); err != nil {
+		if err := decodeInto(rest, in.cfg, key, st); err != nil {
 			return err
 		}
 		named[name] = in

@@ -16,6 +16,7 @@ import (
 	"github.com/nightjar-sec/nightjar/outputs/opsgenie"
 	"github.com/nightjar-sec/nightjar/outputs/rocketchat"
 	"github.com/nightjar-sec/nightjar/outputs/slack"
+	"github.com/nightjar-sec/nightjar/outputs/smtp"
 	"github.com/nightjar-sec/nightjar/outputs/webhook"
 )
 
@@ -627,5 +628,40 @@ func TestFalcosidekickEverythingUnsetLoads(t *testing.T) {
 	}
 	if _, err := Parse([]byte("gcp:\n  credentials: \"\"\n  pubsub: {projectid: \"\", topic: \"\"}\n  storage: {bucket: \"\"}\n  cloudrun: {endpoint: \"\", jwt: \"\"}\n  chronicle: {projectid: \"\", logtype: FALCO_IDS}\notlp:\n  traces: {endpoint: \"\", protocol: http/json}\n  metrics: {endpoint: \"\", protocol: grpc}\nyandex:\n  s3: {bucket: \"\", endpoint: \"https://storage.yandexcloud.net\"}\n  datastreams: {streamname: \"\"}\ndatadoglogs:\n  apikey: \"\"\n  host: https://http-intake.logs.datadoghq.com/\nopenreport:\n  enabled: false\n  maxevents: 1000\n"), nil, types); err != nil {
 		t.Fatalf("sections with their defaults: %v", err)
+	}
+}
+
+// A key nightjar knows, written in the wrong place, is misplaced, not
+// misspelt: no "did you mean" naming a near key here (debug for dedup), but
+// where it belongs. A key of five letters or fewer is suggested only one
+// edit away.
+func TestMisplacedKeysAreNotMisspelt(t *testing.T) {
+	all := []outputs.Type{webhook.Type, slack.Type, datadog.Type, smtp.Type}
+	for _, tc := range []struct{ yaml, want string }{
+		{"dedup: 30s\n", `dedup (line 1): unknown key "dedup" here; it belongs at datadog.dedup, slack.dedup, smtp.dedup, webhook.dedup (an output setting)`},
+		{"webhook:\n  address: http://127.0.0.1:1/x\n  debug: true\n", `webhook.debug (line 3): unknown key "debug" here; it belongs at debug (a global setting)`},
+		{"smtp:\n  hostport: 127.0.0.1:25\n  from: a@b\n  to: c@d\n  certfile: /etc/c.pem\n", `smtp.certfile (line 5): unknown key "certfile" here; it belongs at tlsserver.certfile`},
+		{"queue:\n  host: nats.local\n", `queue.host (line 2): unknown key "host" here; it belongs at datadog.host (an output setting)`},
+		{"queue:\n  pxrx: 4222\n", `queue.pxrx (line 2): unknown key "pxrx"`},
+		{"queue:\n  nmae: q\n", `queue.nmae (line 2): unknown key "nmae"; did you mean "name"?`},
+	} {
+		_, err := Parse([]byte(tc.yaml), nil, all)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%q: %v, want %q", tc.yaml, err, tc.want)
+		}
+	}
+	// Many places: the first three, then "...".
+	all = append(all, rocketchat.Type, opsgenie.Type, lambda.Type)
+	if _, err := Parse([]byte("dedup: 30s\n"), nil, all); err == nil || !strings.HasSuffix(err.Error(), "it belongs at aws.lambda.dedup, datadog.dedup, opsgenie.dedup, ... (an output setting)") {
+		t.Errorf("dedup, all types: %v", err)
+	}
+	// Set to nothing (false), as falcosidekick's files may: a warning that
+	// says where the key belongs.
+	c, err := Parse([]byte("webhook:\n  address: http://127.0.0.1:1/x\n  debug: false\n"), nil, all)
+	if err != nil {
+		t.Fatalf("webhook.debug: false: %v", err)
+	}
+	if strings.Join(c.Warnings, "|") != "webhook.debug (line 3): unknown key here, with an empty value; ignored; it belongs at debug (a global setting)" {
+		t.Fatalf("webhook.debug: false: %q", c.Warnings)
 	}
 }

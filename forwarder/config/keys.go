@@ -4,11 +4,14 @@ import (
 	"encoding"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/nightjar-sec/nightjar/outputs"
 )
 
 // This file holds the two generic walks over configuration structs, guided
@@ -234,7 +237,7 @@ func setLeaf(v reflect.Value, s string) error {
 // name the key path and line, and never echo a value (it may be a secret).
 // Empty values are dropped (they keep the default); unknown keys that set
 // nothing are appended to warn rather than failing.
-func checkNode(n *yaml.Node, t reflect.Type, key string, warn *[]string) error {
+func checkNode(n *yaml.Node, t reflect.Type, key string, st *state) error {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
@@ -269,7 +272,7 @@ func checkNode(n *yaml.Node, t reflect.Type, key string, warn *[]string) error {
 	case t.Kind() == reflect.Struct:
 		if n.Kind == yaml.SequenceNode { // only as the value of a merge key
 			for _, item := range n.Content {
-				if err := checkNode(item, t, key, warn); err != nil {
+				if err := checkNode(item, t, key, st); err != nil {
 					return err
 				}
 			}
@@ -287,13 +290,13 @@ func checkNode(n *yaml.Node, t reflect.Type, key string, warn *[]string) error {
 			// everywhere. Drop it before decoding.
 			if val.Kind == yaml.ScalarNode && (val.Tag == "!!null" || (val.Tag == "!!str" && val.Value == "")) && k.Tag != "!!merge" {
 				if _, ok := keys[strings.ToLower(k.Value)]; !ok {
-					*warn = append(*warn, fmt.Sprintf("%s (line %d): unknown key with an empty value; ignored", join(key, k.Value), k.Line))
+					st.warnf("%s (line %d): unknown key with an empty value; ignored", join(key, k.Value), k.Line)
 				}
 				continue
 			}
 			kept = append(kept, k, val)
 			if k.Tag == "!!merge" { // <<: *defaults merges a mapping, or a list of them, here
-				if err := checkNode(val, t, key, warn); err != nil {
+				if err := checkNode(val, t, key, st); err != nil {
 					return err
 				}
 				continue
@@ -309,21 +312,29 @@ func checkNode(n *yaml.Node, t reflect.Type, key string, warn *[]string) error {
 				continue
 			}
 			if !ok {
-				if err := misspelt(join(key, k.Value), k, keys); err != nil {
+				if err := misspelt(join(key, k.Value), k, keys, st); err != nil {
 					return err
 				}
 				// A key that sets nothing (falcosidekick's example file
 				// lists settings nightjar lacks, empty) is reported, not
 				// fatal; one that sets something is a mistake to fix.
-				if emptyNode(val) {
-					*warn = append(*warn, fmt.Sprintf("%s (line %d): unknown key with an empty value; ignored", join(key, k.Value), k.Line))
+				if e := st.elsewhere(k.Value); emptyNode(val) && e != "" {
+					st.warnf("%s (line %d): unknown key here, with an empty value; ignored%s", join(key, k.Value), k.Line, e)
 					kept = kept[:len(kept)-2]
 					continue
+				}
+				if emptyNode(val) {
+					st.warnf("%s (line %d): unknown key with an empty value; ignored", join(key, k.Value), k.Line)
+					kept = kept[:len(kept)-2]
+					continue
+				}
+				if e := st.elsewhere(k.Value); e != "" {
+					return fmt.Errorf("%s (line %d): unknown key %q here%s", join(key, k.Value), k.Line, k.Value, e)
 				}
 				return fmt.Errorf("%s (line %d): unknown key %q", join(key, k.Value), k.Line, k.Value)
 			}
 			k.Value = f.name
-			if err := checkNode(val, f.typ, join(key, f.name), warn); err != nil {
+			if err := checkNode(val, f.typ, join(key, f.name), st); err != nil {
 				return err
 			}
 		}
@@ -337,7 +348,7 @@ func checkNode(n *yaml.Node, t reflect.Type, key string, warn *[]string) error {
 			return fmt.Errorf("%s (line %d): want a list, got a %s", key, n.Line, kindName(n))
 		}
 		for i, item := range n.Content {
-			if err := checkNode(item, t.Elem(), fmt.Sprintf("%s[%d]", key, i), warn); err != nil {
+			if err := checkNode(item, t.Elem(), fmt.Sprintf("%s[%d]", key, i), st); err != nil {
 				return err
 			}
 		}
@@ -347,7 +358,7 @@ func checkNode(n *yaml.Node, t reflect.Type, key string, warn *[]string) error {
 			return fmt.Errorf("%s (line %d): want a mapping, got a %s", key, n.Line, kindName(n))
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			if err := checkNode(n.Content[i+1], t.Elem(), join(key, n.Content[i].Value), warn); err != nil {
+			if err := checkNode(n.Content[i+1], t.Elem(), join(key, n.Content[i].Value), st); err != nil {
 				return err
 			}
 		}
@@ -440,20 +451,28 @@ func quotedOK(t reflect.Type) bool {
 // typeOf returns the struct type that v points to.
 func typeOf(v any) reflect.Type { return reflect.TypeOf(v).Elem() }
 
-// misspelt returns an error when k, a key nightjar does not know, is one or
-// two letters away from one it knows: "chekcert: false" must not pass as a
-// falcosidekick setting nightjar lacks (a warning) while certificates are
-// still checked. Callers skip keys whose value is null or "": those set
-// nothing, misspelt or not.
-func misspelt(path string, k *yaml.Node, keys map[string]structKey) error {
+// misspelt returns an error when k, a key nightjar does not know here, is
+// one or two edits away from one it knows here (one for keys of five
+// letters or fewer; swapping two neighbours counts as one): "chekcert:
+// false" must not pass as a falcosidekick setting nightjar lacks (a
+// warning) while certificates are still checked. A key nightjar knows in
+// another place (dedup at the top level, debug in an output) is misplaced,
+// not misspelt: no suggestion, as a near key here would be the wrong one
+// (the callers say where it belongs). Callers skip keys whose value is null
+// or "": those set nothing, misspelt or not.
+func misspelt(path string, k *yaml.Node, keys map[string]structKey, st *state) error {
 	lk := strings.ToLower(k.Value)
-	if len(lk) < 4 {
+	if len(lk) < 4 || st.known[lk] != nil {
 		return nil
 	}
 	best, bestD := "", 3
 	for name, f := range keys {
-		d := editDistance(lk, name, 3)
-		if d < bestD || (d == bestD && d < 3 && f.name < best) {
+		limit := 3 // two edits at most
+		if len(lk) <= 5 || len(name) <= 5 {
+			limit = 2 // one
+		}
+		d := editDistance(lk, name, limit)
+		if d < limit && (d < bestD || (d == bestD && f.name < best)) {
 			best, bestD = f.name, d
 		}
 	}
@@ -463,12 +482,99 @@ func misspelt(path string, k *yaml.Node, keys map[string]structKey) error {
 	return fmt.Errorf("%s (line %d): unknown key %q; did you mean %q?", path, k.Line, k.Value, best)
 }
 
-// editDistance is the Levenshtein distance of a and b (bytes), or limit
-// when it is at least limit.
+// elsewhere says where a key unknown here belongs, when nightjar knows it
+// in another place ("; it belongs at tlsserver.certfile"), or "".
+func (st *state) elsewhere(key string) string {
+	places := st.known[strings.ToLower(key)]
+	if len(places) == 0 {
+		return ""
+	}
+	global, output := false, false
+	for _, p := range places {
+		if strings.Contains(p, "/") {
+			output = true
+		} else {
+			global = true
+		}
+	}
+	shown := make([]string, 0, 4)
+	for _, p := range places {
+		if len(shown) == 3 && len(places) > 4 {
+			shown = append(shown, "...")
+			break
+		}
+		shown = append(shown, strings.Replace(p, "/", ".", 1))
+	}
+	what := ""
+	switch {
+	case global && !output && len(places) == 1 && !strings.ContainsAny(places[0], ".["):
+		what = " (a global setting)"
+	case output && !global:
+		what = " (an output setting)"
+	}
+	return "; it belongs at " + strings.Join(shown, ", ") + what
+}
+
+// state is what checking a configuration carries along: the warnings, and
+// every key nightjar knows anywhere (knownKeys).
+type state struct {
+	warn  *[]string
+	known map[string][]string
+}
+
+func (st *state) warnf(format string, a ...any) {
+	*st.warn = append(*st.warn, fmt.Sprintf(format, a...))
+}
+
+// knownKeys maps every key of the configuration tree (lower-cased) to the
+// places it is set: global settings by their path (debug,
+// tlsserver.certfile, queue.port, routes[].match.priority), output settings
+// as type/path (webhook/dedup, aws/lambda.functionname).
+func knownKeys(root reflect.Type, types []outputs.Type) map[string][]string {
+	out := map[string][]string{}
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for lk, f := range structKeys(t) {
+			p := f.name
+			if prefix != "" {
+				p = prefix + "." + f.name
+				if strings.HasSuffix(prefix, "/") {
+					p = prefix + f.name
+				}
+			}
+			out[lk] = append(out[lk], p)
+			ft := f.typ
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			switch {
+			case isLeaf(ft):
+			case ft.Kind() == reflect.Struct:
+				walk(ft, p)
+			case (ft.Kind() == reflect.Slice || ft.Kind() == reflect.Map) && ft.Elem().Kind() == reflect.Struct && !isLeaf(ft.Elem()):
+				walk(ft.Elem(), p+"[]")
+			}
+		}
+	}
+	walk(root, "")
+	for _, t := range types {
+		walk(typeOf(t.NewConfig()), t.Name+"/")
+	}
+	for k := range out {
+		slices.Sort(out[k])
+		out[k] = slices.Compact(out[k])
+	}
+	return out
+}
+
+// editDistance is the optimal string alignment distance of a and b
+// (bytes): Levenshtein's, with two neighbours swapped counting as one edit
+// (debgu, debug); or limit when it is at least limit.
 func editDistance(a, b string, limit int) int {
 	if d := len(a) - len(b); d >= limit || -d >= limit {
 		return limit
 	}
+	pprev := make([]int, len(b)+1)
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {
@@ -483,12 +589,15 @@ func editDistance(a, b string, limit int) int {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], pprev[j-2]+1)
+			}
 			rowMin = min(rowMin, cur[j])
 		}
 		if rowMin >= limit {
 			return limit
 		}
-		prev, cur = cur, prev
+		pprev, prev, cur = prev, cur, pprev
 	}
 	return min(prev[len(b)], limit)
 }
