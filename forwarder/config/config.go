@@ -220,7 +220,7 @@ func (c *Config) decodeRoot(root *yaml.Node, top, named map[string]*instance, by
 			if err := unsupportedSection(lk, k, v, typeNames(byType)); err != nil {
 				return err
 			}
-		case falcosidekickGlobals[lk]:
+		case isFalcosidekickGlobal(lk):
 			c.Warnings = append(c.Warnings, fmt.Sprintf("%s (line %d): falcosidekick setting not implemented by nightjar-sidekick; ignored", lk, k.Line))
 		default:
 			g, ok := globals[lk]

@@ -665,3 +665,16 @@ func TestMisplacedKeysAreNotMisspelt(t *testing.T) {
 		t.Fatalf("webhook.debug: false: %q", c.Warnings)
 	}
 }
+
+// falcosidekick's global settings nightjar lacks warn in both forms, the
+// environment's derived from the file's keys (sections included).
+func TestFalcosidekickGlobalsBothForms(t *testing.T) {
+	c := parse(t, "", "MUTUALTLSCLIENT_CERTFILE=/c.pem", "TLSCLIENT_CACERTFILE=/ca.pem", "OUTPUTFIELDFORMAT=x", "MUTUALTLSCLIENT_KEYFILE=")
+	if strings.Join(c.Warnings, "|") != "MUTUALTLSCLIENT_CERTFILE: falcosidekick setting not implemented by nightjar-sidekick; ignored|OUTPUTFIELDFORMAT: falcosidekick setting not implemented by nightjar-sidekick; ignored|TLSCLIENT_CACERTFILE: falcosidekick setting not implemented by nightjar-sidekick; ignored" {
+		t.Fatalf("env: %q", c.Warnings)
+	}
+	c = parse(t, "mutualtlsclient:\n  certfile: /c.pem\ntlsclient:\n  cacertfile: /ca.pem\n")
+	if len(c.Warnings) != 2 || !strings.HasPrefix(c.Warnings[0], "mutualtlsclient (line 1): falcosidekick setting not implemented") {
+		t.Fatalf("file: %q", c.Warnings)
+	}
+}

@@ -103,10 +103,19 @@ var falcosidekickAWSOnly = map[string]string{
 }
 
 // falcosidekickGlobals are falcosidekick settings that nightjar-sidekick
-// accepts in a dropped-in file but does not implement (a warning says so).
-var falcosidekickGlobals = map[string]bool{
-	"bracketreplacer": true, "outputfieldformat": true, "mutualtlsfilespath": true,
-	"mutualtlsclient": true, "tlsclient": true,
+// accepts in a dropped-in file but does not implement (a warning says so),
+// each with its keys where it is a section (mutualtlsclient.certfile). Their
+// environment forms (MUTUALTLSCLIENT_CERTFILE) are derived from this list,
+// by falcosidekickGlobalEnv.
+var falcosidekickGlobals = map[string][]string{
+	"bracketreplacer": nil, "outputfieldformat": nil, "mutualtlsfilespath": nil,
+	"mutualtlsclient": {"certfile", "keyfile", "cacertfile"},
+	"tlsclient":       {"cacertfile"},
+}
+
+func isFalcosidekickGlobal(name string) bool {
+	_, ok := falcosidekickGlobals[name]
+	return ok
 }
 
 // unsupportedSection checks a falcosidekick output section nightjar lacks.
@@ -202,11 +211,19 @@ func unsupportedEnv(env map[string]string, types []string) error {
 }
 
 // falcosidekickGlobalEnv lists the environment forms of
-// falcosidekickGlobals.
-var falcosidekickGlobalEnv = []string{
-	"BRACKETREPLACER", "OUTPUTFIELDFORMAT", "MUTUALTLSFILESPATH",
-	"MUTUALTLSCLIENT_CERTFILE", "MUTUALTLSCLIENT_KEYFILE", "MUTUALTLSCLIENT_CACERTFILE",
-	"TLSCLIENT_CACERTFILE",
+// falcosidekickGlobals, sorted.
+func falcosidekickGlobalEnv() []string {
+	var out []string
+	for name, keys := range falcosidekickGlobals {
+		if keys == nil {
+			out = append(out, strings.ToUpper(name))
+		}
+		for _, k := range keys {
+			out = append(out, strings.ToUpper(name+"_"+k))
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // unimplementedGlobalEnv warns about each falcosidekick global setting the
@@ -214,7 +231,7 @@ var falcosidekickGlobalEnv = []string{
 // form does.
 func unimplementedGlobalEnv(env map[string]string) []string {
 	var w []string
-	for _, v := range falcosidekickGlobalEnv {
+	for _, v := range falcosidekickGlobalEnv() {
 		if env[v] != "" {
 			w = append(w, fmt.Sprintf("%s: falcosidekick setting not implemented by nightjar-sidekick; ignored", v))
 		}
