@@ -185,37 +185,16 @@ var ignoredFalcoKeys = map[string]string{
 // fault, the key that names it and what to do; n is nil when the setting
 // is harmless.
 func refusedFalcoSetting(key string, v *yaml.Node) (n *yaml.Node, at, msg string) {
-	enabled := func() *yaml.Node {
+	if fix, ok := absentFalcoFeatures[key]; ok {
 		if e := child(v, "enabled"); e != nil {
 			var on bool
 			if e.Decode(&on) == nil && on {
-				return e
+				return e, key + ".enabled", fix
 			}
 		}
-		return nil
+		return nil, "", ""
 	}
-	switch key {
-	case "program_output":
-		if e := enabled(); e != nil {
-			return e, key + ".enabled", "nightjar has no program output (alerts piped to a command): set it to false, " +
-				"and deliver alerts with http_output (to nightjar-sidekick), file_output or syslog_output"
-		}
-	case "grpc_output":
-		if e := enabled(); e != nil {
-			return e, key + ".enabled", "nightjar has no gRPC output: set it to false; http_output sends Falco's JSON " +
-				"to nightjar-sidekick, which forwards it"
-		}
-	case "grpc":
-		if e := enabled(); e != nil {
-			return e, key + ".enabled", "nightjar has no gRPC server: set it to false; alerts go out through " +
-				"http_output, file_output, syslog_output and stdout_output"
-		}
-	case "capture":
-		if e := enabled(); e != nil {
-			return e, key + ".enabled", "nightjar has no capture files: set it to false, and record events with " +
-				"--record FILE (replayed with -e FILE)"
-		}
-	case "syscall_event_drops":
+	if key == "syscall_event_drops" {
 		// ignore asks for less than nightjar does, so it is only warned
 		// about with the key; exit (or anything else) it cannot do.
 		for _, a := range items(child(v, "actions")) {
@@ -226,6 +205,19 @@ func refusedFalcoSetting(key string, v *yaml.Node) (n *yaml.Node, at, msg string
 		}
 	}
 	return nil, "", ""
+}
+
+// absentFalcoFeatures are Falco's sections that turn on, with enabled: true,
+// something nightjar does not have, and what to do instead.
+var absentFalcoFeatures = map[string]string{
+	"program_output": "nightjar has no program output (alerts piped to a command): set it to false, " +
+		"and deliver alerts with http_output (to nightjar-sidekick), file_output or syslog_output",
+	"grpc_output": "nightjar has no gRPC output: set it to false; http_output sends Falco's JSON " +
+		"to nightjar-sidekick, which forwards it",
+	"grpc": "nightjar has no gRPC server: set it to false; alerts go out through " +
+		"http_output, file_output, syslog_output and stdout_output",
+	"capture": "nightjar has no capture files: set it to false, and record events with " +
+		"--record FILE (replayed with -e FILE)",
 }
 
 // child returns the value of key name in mapping n, or nil.
