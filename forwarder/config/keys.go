@@ -12,6 +12,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/nightjar-sec/nightjar/outputs"
+	"github.com/nightjar-sec/nightjar/rules/field"
 )
 
 // This file holds the two generic walks over configuration structs, guided
@@ -471,7 +472,7 @@ func misspelt(path string, k *yaml.Node, keys map[string]structKey, st *state) e
 		if len(lk) <= 5 || len(name) <= 5 {
 			limit = 2 // one
 		}
-		d := editDistance(lk, name, limit)
+		d := field.EditDistance(lk, name)
 		if d < limit && (d < bestD || (d == bestD && f.name < best)) {
 			best, bestD = f.name, d
 		}
@@ -565,41 +566,6 @@ func knownKeys(root reflect.Type, types []outputs.Type) map[string][]string {
 		out[k] = slices.Compact(out[k])
 	}
 	return out
-}
-
-// editDistance is the optimal string alignment distance of a and b
-// (bytes): Levenshtein's, with two neighbours swapped counting as one edit
-// (debgu, debug); or limit when it is at least limit.
-func editDistance(a, b string, limit int) int {
-	if d := len(a) - len(b); d >= limit || -d >= limit {
-		return limit
-	}
-	pprev := make([]int, len(b)+1)
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		rowMin := cur[0]
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				cur[j] = min(cur[j], pprev[j-2]+1)
-			}
-			rowMin = min(rowMin, cur[j])
-		}
-		if rowMin >= limit {
-			return limit
-		}
-		pprev, prev, cur = prev, cur, pprev
-	}
-	return min(prev[len(b)], limit)
 }
 
 // emptyNode reports whether a YAML value sets nothing: null, "", false, 0,

@@ -95,16 +95,20 @@ func (s *Source) Suggest(name string) string {
 	return best
 }
 
-// EditDistance is the Levenshtein distance of a and b. The packages that
-// suggest a name for a typo (fields, macros, configuration keys) share it.
+// EditDistance is the optimal string alignment distance of a and b:
+// Levenshtein's, with two neighbouring characters swapped counting as one
+// edit (proc.nmae, proc.name), the commonest typo. The packages that
+// suggest a name for a typo (fields, macros, rule tags, configuration keys
+// of the detector and the sidekick) share it.
 func EditDistance(a, b string) int { return editDistance(a, b, len(a)+len(b)+1) }
 
-// editDistance is the Levenshtein distance of a and b, or a value >= max
-// once it is known to reach max.
+// editDistance is EditDistance, or a value >= max once it is known to
+// reach max.
 func editDistance(a, b string, max int) int {
 	if d := len(a) - len(b); d >= max || -d >= max {
 		return max
 	}
+	pprev := make([]int, len(b)+1)
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {
@@ -119,13 +123,16 @@ func editDistance(a, b string, max int) int {
 				c++
 			}
 			c = min(c, prev[j]+1, cur[j-1]+1)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				c = min(c, pprev[j-2]+1)
+			}
 			cur[j] = c
 			low = min(low, c)
 		}
 		if low >= max {
 			return max
 		}
-		prev, cur = cur, prev
+		pprev, prev, cur = prev, cur, pprev
 	}
 	return prev[len(b)]
 }
