@@ -183,17 +183,7 @@ func TestCheckCert(t *testing.T) {
 	srv, ch := outputstest.TLSServer(t, 202, `{"status":"ok"}`)
 	c := NewConfig()
 	c.APIKey, c.Host = apiKey, srv.URL
-	if !c.CheckCert {
-		t.Fatal("checkcert is not true by default")
-	}
-	outputstest.WantCertificateError(t, build(t, c).Send(context.Background(), testAlert()))
-	c.CheckCert = false
-	if err := build(t, c).Send(context.Background(), testAlert()); err != nil {
-		t.Fatalf("checkcert false: %v", err)
-	}
-	if p := outputstest.Recv(t, ch); p != "/api/v1/events" || len(ch) != 0 {
-		t.Fatalf("requests: %s and %d more", p, len(ch))
-	}
+	outputstest.CheckCert(t, &c.CheckCert, func() error { return build(t, c).Send(context.Background(), testAlert()) }, ch, "/api/v1/events")
 }
 
 // Datadog's API answers a rate-limited request with 429 and

@@ -209,15 +209,5 @@ func TestCheckCert(t *testing.T) {
 	srv, ch := outputstest.TLSServer(t, 202, `{"result":"Request will be processed","took":0.1,"requestId":"r1"}`)
 	c := NewConfig()
 	c.APIKey, c.URL = apiKey, srv.URL
-	if !c.CheckCert {
-		t.Fatal("checkcert is not true by default")
-	}
-	outputstest.WantCertificateError(t, build(t, c).Send(context.Background(), testAlert()))
-	c.CheckCert = false
-	if err := build(t, c).Send(context.Background(), testAlert()); err != nil {
-		t.Fatalf("checkcert false: %v", err)
-	}
-	if p := outputstest.Recv(t, ch); p != "/v2/alerts" || len(ch) != 0 {
-		t.Fatalf("requests: %s and %d more", p, len(ch))
-	}
+	outputstest.CheckCert(t, &c.CheckCert, func() error { return build(t, c).Send(context.Background(), testAlert()) }, ch, "/v2/alerts")
 }

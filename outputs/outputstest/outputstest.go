@@ -27,15 +27,32 @@ func Recv[T any](tb testing.TB, ch chan T) T {
 	}
 }
 
-// WantCertificateError fails the test unless err is a delivery that failed
-// because the server's certificate did not verify (an httptest TLS server's
-// own, which no client trusts), classified as outputs.TransportError
-// classifies every connection failure: retryable, with Go's reason.
-func WantCertificateError(tb testing.TB, err error) {
+// CheckCert is every HTTP output's checkcert test against a TLSServer
+// whose requests arrive on ch: checkCert (the output's setting, which must
+// default to true) makes send fail on the server's certificate, an
+// httptest certificate no client trusts, classified as outputs.TransportError
+// classifies every connection failure (retryable, with Go's reason) and
+// before any request arrives; set to false, send delivers one request, to
+// wantPath ("" for any path). send builds the output from the config it
+// reads checkCert from.
+func CheckCert(tb testing.TB, checkCert *bool, send func() error, ch chan string, wantPath string) {
 	tb.Helper()
-	d := outputs.Classify(err)
+	if !*checkCert {
+		tb.Fatal("checkcert is not true by default")
+	}
+	d := outputs.Classify(send())
 	if d == nil || !d.Retryable || d.StatusCode != 0 || !strings.Contains(d.Reason, "x509: certificate signed by unknown authority") {
 		tb.Fatalf("untrusted certificate: got %#v, want a retryable certificate error", d)
+	}
+	if len(ch) != 0 {
+		tb.Fatalf("a request reached the server despite its certificate: %s", <-ch)
+	}
+	*checkCert = false
+	if err := send(); err != nil {
+		tb.Fatalf("checkcert false: %v", err)
+	}
+	if p := Recv(tb, ch); (wantPath != "" && p != wantPath) || len(ch) != 0 {
+		tb.Fatalf("requests: %s and %d more, want one to %s", p, len(ch), wantPath)
 	}
 }
 
