@@ -5,28 +5,16 @@ import (
 	"net"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/nightjar-sec/nightjar/forwarder/config"
+	"github.com/nightjar-sec/nightjar/forwarder/queue/queuetest"
 )
 
 // A bodylimit above what the queue's NATS server takes in one message
 // (max_payload) stops start-up, naming bodylimit and both sizes: alerts
 // between the two would pass the API's limit and then fail to store.
 func TestBodyLimitAboveMaxPayloadStopsStartup(t *testing.T) {
-	ns, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true, MaxPayload: 64 << 10,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	defer ns.Shutdown()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
+	ns := queuetest.Server(t, 64<<10)
 	for _, c := range []struct {
 		bodylimit string
 		ok        bool

@@ -7,10 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-
 	"github.com/nightjar-sec/nightjar/alert"
 	"github.com/nightjar-sec/nightjar/forwarder/queue"
+	"github.com/nightjar-sec/nightjar/forwarder/queue/queuetest"
 )
 
 // An alert within bodylimit that enrichment takes past the queue's NATS
@@ -18,17 +17,7 @@ import (
 // output (not a 500).
 func TestEnrichedPastMaxPayloadAnswers413(t *testing.T) {
 	const maxPayload = 8 << 10
-	ns, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true, MaxPayload: maxPayload,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	defer ns.Shutdown()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
+	ns := queuetest.Server(t, maxPayload)
 	cfg := queue.DefaultConfig()
 	cfg.Dir, cfg.URL = "", ns.ClientURL()
 	q, err := queue.Open(context.Background(), cfg, outs, nil)

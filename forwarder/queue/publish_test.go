@@ -11,28 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nightjar-sec/nightjar/forwarder/queue/queuetest"
 )
-
-// natsServer runs a NATS server with JetStream on a loopback port, as an
-// external one would be, with the given max_payload (0: the default).
-func natsServer(t *testing.T, maxPayload int32) *server.Server {
-	t.Helper()
-	ns, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true,
-		MaxPayload: maxPayload,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(ns.Shutdown)
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	return ns
-}
 
 func externalConfig(url string) Config {
 	cfg := DefaultConfig()
@@ -46,7 +27,7 @@ func externalConfig(url string) Config {
 // output; one exactly at the limit is stored.
 func TestEnqueueTooLarge(t *testing.T) {
 	const limit = 8 << 10
-	ns := natsServer(t, limit)
+	ns := queuetest.Server(t, limit)
 	q := open(t, externalConfig(ns.ClientURL()), "webhook", "a-much-longer-output-name")
 	defer q.Close()
 	if got := q.MaxPayload(); got != limit {
@@ -153,7 +134,7 @@ func (p *gatedProxy) hold(h bool) {
 // stall wait, fails with ErrBusy (a 503 with Retry-After), not an error the
 // API answers 500.
 func TestEnqueueBusy(t *testing.T) {
-	ns := natsServer(t, 0)
+	ns := queuetest.Server(t, 0)
 	p := newGatedProxy(t, ns.Addr().String())
 	q := open(t, externalConfig("nats://"+p.ln.Addr().String()), "a", "b")
 	defer q.Close()

@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/nightjar-sec/nightjar/alert"
+	"github.com/nightjar-sec/nightjar/forwarder/queue/queuetest"
 )
 
 func testConfig(t *testing.T) Config {
@@ -284,17 +284,7 @@ func TestRemovedOutputGoesToDeadLetters(t *testing.T) {
 // TestExternalServer runs the same code against a NATS server reached over
 // loopback TCP, as an external cluster would be.
 func TestExternalServer(t *testing.T) {
-	ns, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoSigs: true, NoLog: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	defer ns.Shutdown()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
+	ns := queuetest.Server(t, 0)
 	cfg := DefaultConfig()
 	cfg.Dir = ""
 	cfg.URL = ns.ClientURL()
