@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/nightjar-sec/nightjar/detector/sysevent"
+	"github.com/nightjar-sec/nightjar/rules"
 )
 
 func TestLoadRulesPaths(t *testing.T) {
@@ -45,26 +46,7 @@ func TestRuleOptionsSelection(t *testing.T) {
 		t.Fatal(err)
 	}
 	enabled := func(tags, skip []string) map[string]bool {
-		src := sysevent.NewSource()
-		l, err := LoadRules(src, []string{DefaultRulesFile})
-		if err != nil {
-			t.Fatal(err)
-		}
-		opts, err := RuleOptions(cfg, tags, skip)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rs, err := l.Compile(opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		on := map[string]bool{}
-		for _, r := range rs.Rules() {
-			if r.Enabled {
-				on[r.Name] = true
-			}
-		}
-		return on
+		return enabledRules(compileDefaults(t, cfg, tags, skip))
 	}
 	if fileExists(DefaultRulesFile) {
 		t.Skip("an installed default ruleset may differ from the embedded one")
@@ -113,25 +95,7 @@ func TestRuleOptionsFromOverrides(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		l, err := LoadRules(sysevent.NewSource(), []string{DefaultRulesFile})
-		if err != nil {
-			t.Fatal(err)
-		}
-		opts, err := RuleOptions(cfg, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rs, err := l.Compile(opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		on := map[string]bool{}
-		for _, r := range rs.Rules() {
-			if r.Enabled {
-				on[r.Name] = true
-			}
-		}
-		return on
+		return enabledRules(compileDefaults(t, cfg, nil, nil))
 	}
 	on := enabled("rules[].disable.rule=*", "rules[].enable.tag=T1611", "rules[].disable.tag=process")
 	if len(on) == 0 {
@@ -148,20 +112,12 @@ func TestCheckTags(t *testing.T) {
 	if fileExists(DefaultRulesFile) {
 		t.Skip("an installed default ruleset may differ from the embedded one")
 	}
-	l, err := LoadRules(sysevent.NewSource(), []string{DefaultRulesFile})
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg, _, _ := LoadConfig("", false, nil)
-	opts, _ := RuleOptions(cfg, nil, nil)
-	rs, err := l.Compile(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rs := compileDefaults(t, cfg, nil, nil)
 	if err := CheckTags(rs, []string{"network", "T1611"}, nil); err != nil {
 		t.Errorf("existing tags: %v", err)
 	}
-	err = CheckTags(rs, []string{"nosuchtag", "netwrok"}, []string{"Container"})
+	err := CheckTags(rs, []string{"nosuchtag", "netwrok"}, []string{"Container"})
 	if err == nil {
 		t.Fatal("no error")
 	}
@@ -174,4 +130,33 @@ func TestCheckTags(t *testing.T) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
 	}
+}
+
+// compileDefaults compiles the default rules file with cfg and -t/-T.
+func compileDefaults(t *testing.T, cfg *Config, tags, skip []string) *rules.Ruleset {
+	t.Helper()
+	l, err := LoadRules(sysevent.NewSource(), []string{DefaultRulesFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := RuleOptions(cfg, tags, skip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := l.Compile(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs
+}
+
+// enabledRules is the set of names of rs's enabled rules.
+func enabledRules(rs *rules.Ruleset) map[string]bool {
+	on := map[string]bool{}
+	for _, r := range rs.Rules() {
+		if r.Enabled {
+			on[r.Name] = true
+		}
+	}
+	return on
 }
