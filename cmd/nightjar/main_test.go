@@ -72,27 +72,24 @@ func TestUsageAndMisuse(t *testing.T) {
 	}
 }
 
-// An -o error names the key and never prints the value, which may hold a
-// password.
-func TestOverrideErrorHidesTheValue(t *testing.T) {
-	code, out, errOut := runCLI("-o", "http_output.urll=http://u:s3cretpw@127.0.0.1:1/", "-L")
-	if code != 2 || !strings.Contains(errOut, "-o http_output.urll: unknown key (did you mean http_output.url?)") {
-		t.Fatalf("exit %d, stderr %q", code, errOut)
-	}
-	if strings.Contains(out+errOut, "s3cretpw") {
-		t.Fatalf("the password is printed: %q", out+errOut)
-	}
-}
-
-// A stray argument is named by its position, never echoed: an -o with a
-// space for its '=' leaves a password there.
-func TestStrayArgumentHidesTheValue(t *testing.T) {
-	code, out, errOut := runCLI("-o", "http_output.url", "http://u:s3cretpw@127.0.0.1:1/", "-L")
-	if code != 2 || !strings.Contains(errOut, "argument 3 is not a flag (does an -o lack its '='?)") {
-		t.Fatalf("exit %d, stderr %q", code, errOut)
-	}
-	if strings.Contains(out+errOut, "s3cretpw") {
-		t.Fatalf("the password is printed: %q", out+errOut)
+// A mistyped -o names its key, and a stray argument its position (an -o
+// with a space for its '=' leaves a password there): neither prints the
+// value.
+func TestMisuseNeverPrintsTheValue(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-o", "http_output.urll=http://u:s3cretpw@127.0.0.1:1/", "-L"}, "-o http_output.urll: unknown key (did you mean http_output.url?)"},
+		{[]string{"-o", "http_output.url", "http://u:s3cretpw@127.0.0.1:1/", "-L"}, "argument 3 is not a flag (does an -o lack its '='?)"},
+	} {
+		code, out, errOut := runCLI(c.args...)
+		if code != 2 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%q: exit %d, stderr %q, want 2 and %q", c.args, code, errOut, c.want)
+		}
+		if strings.Contains(out+errOut, "s3cretpw") {
+			t.Errorf("%q: the password is printed: %q", c.args, out+errOut)
+		}
 	}
 }
 
