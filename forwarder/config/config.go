@@ -217,7 +217,7 @@ func (c *Config) decodeRoot(root *yaml.Node, top, named map[string]*instance, by
 				return err
 			}
 		case falcosidekickOnly[lk] != nil:
-			if err := unsupportedSection(lk, k, v, typeNames(byType)); err != nil {
+			if err := unsupportedSection(lk, v, typeNames(byType)); err != nil {
 				return err
 			}
 		case isFalcosidekickGlobal(lk):

@@ -10,7 +10,8 @@ import (
 )
 
 // falcosidekickOnly lists falcosidekick's output sections that
-// nightjar-sidekick does not implement, each with every variable that turns
+// nightjar-sidekick does not implement, by their path in the file (loki,
+// aws.sqs), each with every variable that turns
 // on an output of it in falcosidekick: one for most sections, one per
 // output where a section holds several (gcp: pubsub, storage,
 // cloudfunctions, cloudrun, chronicle; otlp: traces, logs, metrics; yandex:
@@ -22,16 +23,24 @@ import (
 // in a container's log is as good as silent: the alerts would simply never
 // arrive.)
 var falcosidekickOnly = map[string][]string{
-	"alertmanager":  {"ALERTMANAGER_HOSTPORT"},
-	"azure":         {"AZURE_EVENTHUB_NAME"},
-	"cliq":          {"CLIQ_WEBHOOKURL"},
-	"cloudevents":   {"CLOUDEVENTS_ADDRESS"},
-	"datadoglogs":   {"DATADOGLOGS_APIKEY"},
-	"discord":       {"DISCORD_WEBHOOKURL"},
-	"dogstatsd":     {"DOGSTATSD_FORWARDER"},
-	"dynatrace":     {"DYNATRACE_APIURL"},
-	"elasticsearch": {"ELASTICSEARCH_HOSTPORT"},
-	"fission":       {"FISSION_FUNCTION"},
+	"alertmanager": {"ALERTMANAGER_HOSTPORT"},
+	// falcosidekick's AWS outputs other than Lambda: subsections of the aws
+	// section, which nightjar supports (its Lambda output).
+	"aws.cloudwatchlogs": {"AWS_CLOUDWATCHLOGS_LOGGROUP"},
+	"aws.kinesis":        {"AWS_KINESIS_STREAMNAME"},
+	"aws.s3":             {"AWS_S3_BUCKET"},
+	"aws.securitylake":   {"AWS_SECURITYLAKE_BUCKET"},
+	"aws.sns":            {"AWS_SNS_TOPICARN"},
+	"aws.sqs":            {"AWS_SQS_URL"},
+	"azure":              {"AZURE_EVENTHUB_NAME"},
+	"cliq":               {"CLIQ_WEBHOOKURL"},
+	"cloudevents":        {"CLOUDEVENTS_ADDRESS"},
+	"datadoglogs":        {"DATADOGLOGS_APIKEY"},
+	"discord":            {"DISCORD_WEBHOOKURL"},
+	"dogstatsd":          {"DOGSTATSD_FORWARDER"},
+	"dynatrace":          {"DYNATRACE_APIURL"},
+	"elasticsearch":      {"ELASTICSEARCH_HOSTPORT"},
+	"fission":            {"FISSION_FUNCTION"},
 	"gcp": {"GCP_PUBSUB_PROJECTID", "GCP_STORAGE_BUCKET", "GCP_CLOUDFUNCTIONS_NAME",
 		"GCP_CLOUDRUN_ENDPOINT", "GCP_CHRONICLE_PROJECTID"},
 	"googlechat":    {"GOOGLECHAT_WEBHOOKURL"},
@@ -86,22 +95,6 @@ func falcosidekickOutput(name, v string) string {
 	return name + "." + strings.ToLower(strings.Split(v, "_")[1])
 }
 
-// falcosidekickAWSOnly lists falcosidekick's AWS outputs other than Lambda,
-// which share the aws section with it (aws.sqs.url = AWS_SQS_URL), each
-// with the variable that turns it on in falcosidekick. The aws section
-// itself is supported (the Lambda output), so these are checked apart from
-// falcosidekickOnly: such a variable set stops start-up as theirs do. (In
-// the file, aws.sqs and the others are unknown keys of the aws section, and
-// a non-empty one stops start-up as such.)
-var falcosidekickAWSOnly = map[string]string{
-	"cloudwatchlogs": "AWS_CLOUDWATCHLOGS_LOGGROUP",
-	"kinesis":        "AWS_KINESIS_STREAMNAME",
-	"s3":             "AWS_S3_BUCKET",
-	"securitylake":   "AWS_SECURITYLAKE_BUCKET",
-	"sns":            "AWS_SNS_TOPICARN",
-	"sqs":            "AWS_SQS_URL",
-}
-
 // falcosidekickGlobals are falcosidekick settings that nightjar-sidekick
 // accepts in a dropped-in file but does not implement (a warning says so),
 // each with its keys where it is a section (mutualtlsclient.certfile). Their
@@ -120,25 +113,18 @@ func isFalcosidekickGlobal(name string) bool {
 
 // unsupportedSection checks a falcosidekick output section nightjar lacks.
 // falcosidekick's example configuration lists every output with empty
-// settings, so a section whose enabling keys are all empty is skipped; one
-// that would send alerts somewhere stops start-up.
-func unsupportedSection(name string, k, v *yaml.Node, types string) error {
+// settings, or with non-empty defaults beside an empty enabling key
+// (aws.securitylake.interval: 5), so a section whose enabling keys are all
+// empty is skipped; one that would send alerts somewhere stops start-up.
+func unsupportedSection(name string, v *yaml.Node, types string) error {
+	depth := strings.Count(name, ".") + 1 // the variable's words that name the section
 	for _, e := range falcosidekickOnly[name] {
-		path := strings.Split(strings.ToLower(e), "_")[1:]
+		path := strings.Split(strings.ToLower(e), "_")[depth:]
 		if err := enablingKeySet(falcosidekickOutput(name, e), name, path, v, types); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// unsupportedAWSSection is unsupportedSection for falcosidekick's AWS
-// outputs other than Lambda (aws.sqs, ...): subsections of the aws section,
-// which falcosidekick's example file fills with non-empty defaults
-// (aws.securitylake.interval: 5), so only the enabling key counts.
-func unsupportedAWSSection(sub string, v *yaml.Node) error {
-	path := strings.Split(strings.ToLower(falcosidekickAWSOnly[sub]), "_")[2:]
-	return enablingKeySet("aws."+sub, "aws."+sub, path, v, "aws.lambda")
 }
 
 // enablingKeySet returns an error when the scalar at path under v (the
@@ -181,7 +167,7 @@ func enablingKeySet(output, where string, path []string, v *yaml.Node, types str
 }
 
 // unsupportedEnv is an error naming every falcosidekick-only output
-// (falcosidekickOnly, falcosidekickAWSOnly) that the environment turns on
+// (falcosidekickOnly) that the environment turns on
 // (never its value: a webhook URL is a secret), or nil.
 func unsupportedEnv(env map[string]string, types []string) error {
 	var set []string
@@ -193,13 +179,10 @@ func unsupportedEnv(env map[string]string, types []string) error {
 		for _, v := range vars {
 			if val := env[v]; val != "" && !(strings.HasSuffix(v, "_ENABLED") && strings.EqualFold(val, "false")) {
 				set = append(set, fmt.Sprintf("%s (falcosidekick's %s output)", v, falcosidekickOutput(name, v)))
+				if strings.HasPrefix(name, "aws.") {
+					aws = "; of falcosidekick's AWS outputs only Lambda, aws.lambda, is"
+				}
 			}
-		}
-	}
-	for name, v := range falcosidekickAWSOnly {
-		if env[v] != "" {
-			set = append(set, fmt.Sprintf("%s (falcosidekick's aws.%s output)", v, name))
-			aws = "; of falcosidekick's AWS outputs only Lambda, aws.lambda, is"
 		}
 	}
 	if len(set) == 0 {

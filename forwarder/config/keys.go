@@ -303,10 +303,11 @@ func checkNode(n *yaml.Node, t reflect.Type, key string, st *state) error {
 				continue
 			}
 			f, ok := keys[strings.ToLower(k.Value)]
-			if _, aws := falcosidekickAWSOnly[strings.ToLower(k.Value)]; !ok && aws && key == "aws" {
-				// falcosidekick's other AWS outputs share the section
-				// with Lambda: skipped while off, refused when on.
-				if err := unsupportedAWSSection(strings.ToLower(k.Value), val); err != nil {
+			if sub := join(key, strings.ToLower(k.Value)); !ok && falcosidekickOnly[sub] != nil {
+				// A falcosidekick output nightjar lacks inside a section
+				// it supports (aws.sqs beside aws.lambda): skipped while
+				// off, refused when on.
+				if err := unsupportedSection(sub, val, key); err != nil {
 					return err
 				}
 				kept = kept[:len(kept)-2]
