@@ -132,9 +132,9 @@ func New(ctx context.Context, o Options) (_ *Sidekick, err error) {
 	states := func() map[string]api.DeliveryState {
 		st := disp.States()
 		out := make(map[string]api.DeliveryState, len(st))
-		for name, s := range st {
-			out[name] = api.DeliveryState{LastSuccess: s.LastSuccess, LastFailure: s.LastFailure,
-				LastError: s.LastError, ConsecutiveFailures: s.ConsecutiveFailures}
+		for name, o := range st {
+			out[name] = api.DeliveryState{LastSuccess: o.LastSuccess, LastFailure: o.LastFailure,
+				LastError: o.LastError, ConsecutiveFailures: o.ConsecutiveFailures}
 		}
 		return out
 	}
